@@ -1,0 +1,1 @@
+"""hwsim: accelerator configuration, mapping, engines, reporting and the CLI."""

@@ -1,0 +1,27 @@
+"""Progress bars on stderr (rich), as a factory of per-task advance callbacks."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal and not console.is_jupyter:
+        # plain stderr lines when not on a terminal (CI logs), nothing with --json
+        def plain(label: str, total: int) -> Callable[[int], None]:
+            if enabled:
+                console.print(f"{label}: {total} images", highlight=False)
+            return lambda n: None
+        yield plain
+        return
+    columns = (TextColumn("{task.description:>14}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bars:
+        def factory(label: str, total: int) -> Callable[[int], None]:
+            task = bars.add_task(label, total=total)
+            return lambda n: bars.advance(task, n)
+        yield factory

@@ -1,0 +1,91 @@
+"""Terminal tables (rich) and JSON documents for the CLI's results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from quant.analysis import Summary, op_label
+from quant.pipeline import QuantResult
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} B"
+
+
+def make_console() -> Console:
+    """stdout console; 140 columns when not a terminal so piped tables do not wrap."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=140)
+
+
+def summary_table(summary: Summary, console: Console | None = None) -> None:
+    console = console or make_console()
+    t = Table(title=f"{summary.model}: layer analysis (per image)", title_justify="left")
+    for col, just in (("layer", "left"), ("op", "left"), ("output CxHxW", "right"), ("params", "right"),
+                      ("MACs", "right"), ("activations", "right"), ("fp32", "right"),
+                      ("int8", "right")):
+        t.add_column(col, justify=just)
+    for r in summary.layers:
+        t.add_row(r.name, r.op, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
+                  f"{r.activations:,}", _bytes(r.act_bytes_fp32), _bytes(r.act_bytes_int8))
+    d = summary.to_dict()
+    t.add_section()
+    t.add_row("total", "", "", f"{d['total_params']:,}", f"{d['total_macs']:,}", f"{d['total_activations']:,}",
+              _bytes(d["total_act_bytes_fp32"]), _bytes(d["total_act_bytes_int8"]))
+    console.print(t)
+    console.print(f"activations: fp32 vs int8 bytes per image (4 B vs 1 B a value; Flatten is a view, counted 0)\n"
+                  f"weights (no biases): {d['total_weights']:,}   parameter memory: "
+                  f"{_bytes(d['total_param_bytes_fp32'])} fp32 -> {_bytes(d['total_param_bytes_int8'])} int8 "
+                  "(int8 weights, int32 biases)", highlight=False)
+
+
+def quantize_to_dict(result: QuantResult, out: Path, qdq: str | None) -> dict:
+    q = result.qgraph
+    layers = [{"name": n.name, "op": op_label(n), "scale": n.quant.out.scale, "zero_point": n.quant.out.zero_point,
+               "weight_scale_min": None if n.quant.weight_scale is None else float(n.quant.weight_scale.min()),
+               "weight_scale_max": None if n.quant.weight_scale is None else float(n.quant.weight_scale.max())}
+              for n in q.nodes]
+    doc = {"model": q.name, "images": result.images, "float_top1": result.float_top1, "int8_top1": result.int8_top1,
+           "drop_pts": None if result.float_top1 is None else 100 * (result.float_top1 - result.int8_top1),
+           "float_int8_agreement": result.agreement, "calibration_images": result.calibration_images,
+           "input_scale": q.input_quant.scale, "input_zero_point": q.input_quant.zero_point,
+           "layers": layers, "out": str(out), "qdq": qdq, "note": result.note or None}
+    for o in result.ort:
+        doc[f"ort_{o.optimization}"] = {"top1_agreement": o.top1_agreement, "logits_within_1lsb": o.within_1lsb,
+                                        "logits_exact": o.exact, "ort_top1": o.ort_top1}
+    return doc
+
+
+def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Console | None = None) -> None:
+    console = console or make_console()
+    t = Table(title=f"{result.qgraph.name}: int8 quantization", title_justify="left")
+    for col in ("layer", "op", "out scale", "zero point", "weight scales"):
+        t.add_column(col, justify="left" if col in ("layer", "op") else "right")
+    q_in = result.qgraph.input_quant
+    t.add_row("input", "Quantize", f"{q_in.scale:.6g}", str(q_in.zero_point), "")
+    for n in result.qgraph.nodes:
+        ws = n.quant.weight_scale
+        t.add_row(n.name, op_label(n), f"{n.quant.out.scale:.6g}", str(n.quant.out.zero_point),
+                  "" if ws is None else f"{ws.min():.3g} .. {ws.max():.3g}")
+    console.print(t)
+    if result.float_top1 is not None:
+        a = Table(title=f"accuracy on {result.images:,} Fashion-MNIST test images", title_justify="left")
+        a.add_column("metric")
+        a.add_column("value", justify="right")
+        a.add_row("float top-1 (numpy float32)", f"{100 * result.float_top1:.2f} %")
+        a.add_row("int8 top-1 (integer-only)", f"{100 * result.int8_top1:.2f} %")
+        a.add_row("drop", f"{100 * (result.float_top1 - result.int8_top1):+.2f} pts")
+        a.add_row("float/int8 argmax agreement", f"{100 * result.agreement:.2f} %")
+        for o in result.ort:
+            a.add_row(f"onnxruntime QDQ ({o.optimization}): top-1 agreement", f"{100 * o.top1_agreement:.2f} %")
+            a.add_row(f"onnxruntime QDQ ({o.optimization}): logits within ±1 LSB", f"{100 * o.within_1lsb:.2f} %")
+        console.print(a)
+    if result.note:
+        console.print(result.note, style="yellow", highlight=False)
+    console.print(f"calibrated on {result.calibration_images} images; wrote {out}" + (f" and {qdq}" if qdq else ""),
+                  highlight=False)

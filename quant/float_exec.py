@@ -1,0 +1,69 @@
+"""Float executor of the IR (numpy, float32): the reference the quantizer is
+calibrated on and measured against."""
+from __future__ import annotations
+
+import numpy as np
+
+from quant.ir import ActKind, Clamp, Graph, Node, Op
+from quant.kernels import conv_gemm, im2col, pad_hw, pool_counts, windows
+
+
+def _clamp(x: np.ndarray, act: Clamp | None) -> np.ndarray:
+    return x if act is None else np.clip(x, act.lo, act.hi)
+
+
+def _conv(node: Node, x: np.ndarray) -> np.ndarray:
+    a = node.attrs
+    out = conv_gemm(im2col(x, a, 0.0), node.weight, a.groups, node.out_shape[2:])
+    if node.bias is not None:
+        out = out + node.bias.reshape(1, -1, 1, 1)
+    return _clamp(out, a.act)
+
+
+def _dense(node: Node, x: np.ndarray) -> np.ndarray:
+    out = x @ node.weight.T
+    return _clamp(out if node.bias is None else out + node.bias, node.attrs.act)
+
+
+def _avgpool(node: Node, x: np.ndarray) -> np.ndarray:
+    a = node.attrs
+    sums = windows(pad_hw(x, a.pads, 0.0), a.kernel, a.stride).sum(axis=(-1, -2))
+    counts = a.kernel[0] * a.kernel[1] if a.count_include_pad else pool_counts(x.shape[2:], a)
+    return sums / counts
+
+
+def _activation(node: Node, x: np.ndarray) -> np.ndarray:
+    kind = node.attrs.kind
+    if kind is ActKind.TANH:
+        return np.tanh(x)
+    if kind is ActKind.SIGMOID:
+        return 1.0 / (1.0 + np.exp(-x))
+    return np.clip(x, max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+FLOAT_KERNELS = {
+    Op.CONV: _conv,
+    Op.DENSE: _dense,
+    Op.MAXPOOL: lambda n, x: windows(pad_hw(x, n.attrs.pads, -np.inf), n.attrs.kernel, n.attrs.stride).max(axis=(-1, -2)),
+    Op.AVGPOOL: _avgpool,
+    Op.GLOBAL_AVGPOOL: lambda n, x: x.mean(axis=(2, 3), keepdims=True),
+    Op.ADD: lambda n, x, y: _clamp(x + y, n.attrs.act),
+    Op.ACTIVATION: _activation,
+    Op.FLATTEN: lambda n, x: x.reshape(x.shape[0], -1),
+    Op.SOFTMAX: lambda n, x: _softmax(x),
+    Op.PAD: lambda n, x: pad_hw(x, n.attrs.pads, n.attrs.value),
+}
+
+
+def run_float(graph: Graph, x: np.ndarray, intermediate: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+    """Run the float graph on a batch x (N, *input_shape[1:]); optionally return every tensor."""
+    tensors = {graph.input_name: np.asarray(x, dtype=np.float32)}
+    for node in graph.nodes:
+        out = FLOAT_KERNELS[node.op](node, *(tensors[t] for t in node.inputs))
+        tensors[node.output] = out.astype(np.float32, copy=False)
+    return tensors if intermediate else tensors[graph.output]

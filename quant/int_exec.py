@@ -1,0 +1,170 @@
+"""The integer-only executor: the living definition of the bit-exact contract.
+
+After the input is quantized (`quantize_input`, the one float step at the
+boundary) every kernel uses integer numpy arithmetic only. One class per op;
+the base `run()` checks arity and dtypes, calls `_run()`, and checks that the
+output is an integer tensor of the node's shape inside its quantized range.
+hwsim's cycle engine and the RTL must reproduce `run_int` bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from quant.errors import IRError, OverflowDetected
+from quant.fixedpoint import INT32, IntType, requantize
+from quant.ir import ActKind, Graph, Node, Op, QParams, Requant
+from quant.kernels import conv_gemm, im2col, pad_hw, windows
+
+
+def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
+    """Float -> int8 at the graph boundary: round half to even, as ONNX QuantizeLinear."""
+    q = np.rint(np.asarray(x, dtype=np.float64) / qp.scale) + qp.zero_point
+    return np.clip(q, -(1 << (qp.bits - 1)), (1 << (qp.bits - 1)) - 1).astype(np.int8)
+
+
+def apply_requant(acc: np.ndarray, rq: Requant) -> np.ndarray:
+    return requantize(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+
+
+def check_accumulator(node: Node, acc: np.ndarray, acc_type: IntType) -> None:
+    """Raise OverflowDetected naming the node and the first channel whose accumulator left acc_type."""
+    if acc_type.contains(acc):
+        return
+    bad = np.argwhere((acc < acc_type.min) | (acc > acc_type.max))[0]
+    channel = int(bad[1]) if acc.ndim > 1 else 0
+    raise OverflowDetected(f"node {node.name!r}: {acc_type} accumulator overflow at output channel {channel} "
+                           f"(value {int(acc[tuple(bad)])}); widen the accumulator or re-quantize")
+
+
+class IntKernel:
+    arity = 1
+    widen_inputs = True  # hand _run int64 copies; GEMM kernels widen after im2col instead
+
+    def run(self, node: Node, inputs: list[np.ndarray], acc_type: IntType = INT32) -> np.ndarray:
+        if len(inputs) != self.arity:
+            raise IRError(f"node {node.name!r} ({node.op.value}): takes {self.arity} inputs, got {len(inputs)}")
+        for x in inputs:
+            if not np.issubdtype(x.dtype, np.integer):
+                raise IRError(f"node {node.name!r} ({node.op.value}): integer executor got a {x.dtype} input")
+        self.acc_type = acc_type
+        out = self._run(node, *[x.astype(np.int64) if self.widen_inputs else x for x in inputs])
+        if out.shape[1:] != node.out_shape[1:]:
+            raise IRError(f"node {node.name!r}: produced shape {out.shape[1:]}, expected {node.out_shape[1:]}")
+        if not IntType(node.quant.out.bits).contains(out):
+            raise IRError(f"node {node.name!r}: output left the int{node.quant.out.bits} range")
+        return out.astype(np.int8)
+
+    def _run(self, node: Node, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def gemm_dtype(k: int) -> type:
+    """int32 holds any sum of k int8*int8 products while k * 2^14 < 2^31; else int64."""
+    return np.int32 if k < (1 << 16) else np.int64
+
+
+class ConvKernel(IntKernel):
+    widen_inputs = False
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        q, a = node.quant, node.attrs
+        # Padding holds the input zero point: real 0. The zero point itself is folded into acc_bias.
+        cols = im2col(x, a, _zp_in(node))
+        cols = cols.astype(gemm_dtype(cols.shape[-1]))
+        acc = conv_gemm(cols, q.weight, a.groups, node.out_shape[2:]).astype(np.int64)
+        acc += q.acc_bias.reshape(1, -1, 1, 1)
+        check_accumulator(node, acc, self.acc_type)
+        return apply_requant(acc, q.requant)
+
+
+def _zp_in(node: Node) -> int:
+    return node.quant.in_zero_points[0]
+
+
+class DenseKernel(IntKernel):
+    widen_inputs = False
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        dtype = gemm_dtype(x.shape[1])
+        acc = (x.astype(dtype) @ node.quant.weight.astype(dtype).T).astype(np.int64) + node.quant.acc_bias
+        check_accumulator(node, acc, self.acc_type)
+        return apply_requant(acc, node.quant.requant)
+
+
+class MaxPoolKernel(IntKernel):
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        a = node.attrs
+        return windows(pad_hw(x, a.pads, np.iinfo(np.int64).min), a.kernel, a.stride).max(axis=(-1, -2))
+
+
+class AvgPoolKernel(IntKernel):
+    """Integer window sum of (x - zp_in) times a per-position multiplier 1/count."""
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        a = node.attrs
+        sums = windows(pad_hw(x - _zp_in(node), a.pads, 0), a.kernel, a.stride).sum(axis=(-1, -2))
+        return apply_requant(sums, node.quant.requant)
+
+
+class GlobalAvgPoolKernel(IntKernel):
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        sums = (x - _zp_in(node)).sum(axis=(2, 3), keepdims=True)
+        return apply_requant(sums, node.quant.requant)
+
+
+class AddKernel(IntKernel):
+    """TFLite's quantized Add: both inputs shifted left by 20, rescaled to a common
+    scale, summed, then requantized to the output scale."""
+    arity = 2
+    LEFT_SHIFT = 20
+
+    def _run(self, node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        q = node.quant
+        a = apply_requant((x - q.in_zero_points[0]) << self.LEFT_SHIFT, q.input_requants[0])
+        b = apply_requant((y - q.in_zero_points[1]) << self.LEFT_SHIFT, q.input_requants[1])
+        return apply_requant(a + b, q.requant)
+
+
+class ActivationKernel(IntKernel):
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        if node.attrs.kind in (ActKind.TANH, ActKind.SIGMOID):
+            return node.quant.lut.astype(np.int64)[x + 128]
+        return apply_requant(x - _zp_in(node), node.quant.requant)
+
+
+class SoftmaxKernel(IntKernel):
+    """exp via a 256-entry Q15 table of exp(-s_in * d), d = max - x; integer division."""
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        e = node.quant.lut.astype(np.int64)[x.max(axis=1, keepdims=True) - x]
+        total = e.sum(axis=1, keepdims=True)
+        prob = (e * 256 + total // 2) // total  # Q8 probability in 0..256
+        return np.clip(prob + node.quant.out.zero_point, -128, 127)
+
+
+class FlattenKernel(IntKernel):
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        return x.reshape(x.shape[0], -1)
+
+
+class PadKernel(IntKernel):
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        return pad_hw(x, node.attrs.pads, node.quant.fill)
+
+
+INT_KERNELS: dict[Op, IntKernel] = {
+    Op.CONV: ConvKernel(), Op.DENSE: DenseKernel(), Op.MAXPOOL: MaxPoolKernel(), Op.AVGPOOL: AvgPoolKernel(),
+    Op.GLOBAL_AVGPOOL: GlobalAvgPoolKernel(), Op.ADD: AddKernel(), Op.ACTIVATION: ActivationKernel(),
+    Op.SOFTMAX: SoftmaxKernel(), Op.FLATTEN: FlattenKernel(), Op.PAD: PadKernel(),
+}
+
+
+def run_int(graph: Graph, x_q: np.ndarray, intermediate: bool = False,
+            acc_type: IntType = INT32) -> np.ndarray | dict[str, np.ndarray]:
+    """Run a quantized graph on int8 input x_q; optionally return every int8 tensor."""
+    if not graph.is_quantized:
+        raise IRError(f"graph {graph.name!r} is not quantized; run quant.quantize first")
+    tensors = {graph.input_name: np.asarray(x_q)}
+    for node in graph.nodes:
+        tensors[node.output] = INT_KERNELS[node.op].run(node, [tensors[t] for t in node.inputs], acc_type)
+    return tensors if intermediate else tensors[graph.output]

@@ -1,0 +1,243 @@
+"""The one IR shared by quant, hwsim and rtl.
+
+A `Graph` is a topologically ordered tuple of `Node`s. Each node has one output
+tensor, typed attributes (one frozen dataclass per op, never a dict), its input
+and output shapes (NCHW or NK, batch 1) and, for Conv/Dense, float parameters.
+A quantized graph is the same IR with a `NodeQuant` attached to every node and a
+`QParams` for the graph input (see quant.quantize). Nobody but quant.onnx_import
+parses ONNX.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Shape = tuple[int, ...]
+
+
+class Op(enum.Enum):
+    CONV = "Conv"
+    DENSE = "Dense"
+    MAXPOOL = "MaxPool"
+    AVGPOOL = "AvgPool"
+    GLOBAL_AVGPOOL = "GlobalAvgPool"
+    ADD = "Add"
+    ACTIVATION = "Activation"
+    FLATTEN = "Flatten"
+    SOFTMAX = "Softmax"
+    PAD = "Pad"
+
+
+class ActKind(enum.Enum):
+    RELU = "relu"
+    CLIP = "clip"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """A fused piecewise-linear activation: ReLU is Clamp(0, inf), ReLU6 Clamp(0, 6)."""
+    lo: float = 0.0
+    hi: float = math.inf
+
+    @property
+    def label(self) -> str:
+        return "relu" if self.lo == 0.0 and self.hi == math.inf else f"clip[{self.lo:g},{self.hi:g}]"
+
+
+@dataclass(frozen=True)
+class ConvAttrs:
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    act: Clamp | None = None
+
+
+@dataclass(frozen=True)
+class DenseAttrs:
+    act: Clamp | None = None
+
+
+@dataclass(frozen=True)
+class PoolAttrs:
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    count_include_pad: bool = False
+
+
+@dataclass(frozen=True)
+class ActAttrs:
+    kind: ActKind
+    lo: float = 0.0
+    hi: float = math.inf
+
+
+@dataclass(frozen=True)
+class AddAttrs:
+    act: Clamp | None = None
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class NoAttrs:
+    pass
+
+
+Attrs = ConvAttrs | DenseAttrs | PoolAttrs | ActAttrs | AddAttrs | PadAttrs | NoAttrs
+
+ATTRS_OF_OP: dict[Op, type] = {
+    Op.CONV: ConvAttrs, Op.DENSE: DenseAttrs, Op.MAXPOOL: PoolAttrs, Op.AVGPOOL: PoolAttrs,
+    Op.GLOBAL_AVGPOOL: NoAttrs, Op.ADD: AddAttrs, Op.ACTIVATION: ActAttrs, Op.FLATTEN: NoAttrs,
+    Op.SOFTMAX: NoAttrs, Op.PAD: PadAttrs,
+}
+
+ARITY_OF_OP: dict[Op, int] = {op: (2 if op is Op.ADD else 1) for op in Op}
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Affine quantization of one tensor: real = scale * (q - zero_point)."""
+    scale: float
+    zero_point: int
+    bits: int = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Requant:
+    """int32 accumulator -> intN: requantize(acc, m0, shift) + zero_point, clamped.
+
+    m0/shift hold one entry per output channel (or a single entry)."""
+    m0: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    qmin: int
+    qmax: int
+
+
+@dataclass(frozen=True, eq=False)
+class NodeQuant:
+    """Integer parameters attached to a node by quant.quantize."""
+    out: QParams
+    requant: Requant | None = None
+    weight: np.ndarray | None = None        # int8, same layout as Node.weight
+    weight_scale: np.ndarray | None = None  # float, one per output channel
+    bias: np.ndarray | None = None          # int32, scale s_in * s_w (as in QDQ)
+    acc_bias: np.ndarray | None = None      # int32, bias - zp_in * sum(w): what the array adds
+    in_zero_points: tuple[int, ...] = ()    # zero point of each input tensor
+    input_requants: tuple[Requant, ...] = ()  # Add: rescale of each input (TFLite scheme)
+    fill: int = 0                           # Pad: the quantized pad value
+    lut: np.ndarray | None = None           # tanh/sigmoid/softmax table
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    output: str
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    attrs: Attrs = field(default_factory=NoAttrs)
+    weight: np.ndarray | None = None  # Conv (N, C/groups, kh, kw); Dense (N, K)
+    bias: np.ndarray | None = None    # (N,)
+    quant: NodeQuant | None = None
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.in_shapes[0]
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters: weights plus biases."""
+        return self.weights_count + (0 if self.bias is None else int(self.bias.size))
+
+    @property
+    def weights_count(self) -> int:
+        return 0 if self.weight is None else int(self.weight.size)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per image."""
+        if self.op is Op.CONV:
+            return int(np.prod(self.out_shape)) * int(np.prod(self.weight.shape[1:]))
+        if self.op is Op.DENSE:
+            return int(self.weight.size)
+        return 0
+
+    @property
+    def activations(self) -> int:
+        """Values this node produces per image; 0 for views (Flatten) that only re-label."""
+        return 0 if self.op is Op.FLATTEN else int(np.prod(self.out_shape))
+
+    @property
+    def gemm_mkn(self) -> tuple[int, int, int] | None:
+        """(M, K, N) of this layer's im2col GEMM per group, batch 1; None for non-GEMM ops."""
+        if self.op is Op.CONV:
+            _, n_out, h, w = self.out_shape
+            return (h * w, int(np.prod(self.weight.shape[1:])), n_out // self.attrs.groups)
+        if self.op is Op.DENSE:
+            return (1, self.weight.shape[1], self.weight.shape[0])
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    name: str
+    input_name: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    output: str
+    input_quant: QParams | None = None
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.input_quant is not None
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.producer(self.output).out_shape
+
+    def producer(self, tensor: str) -> Node:
+        for node in self.nodes:
+            if node.output == tensor:
+                return node
+        raise KeyError(tensor)
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return [n for n in self.nodes if tensor in n.inputs]
+
+    def shape_of(self, tensor: str) -> Shape:
+        return self.input_shape if tensor == self.input_name else self.producer(tensor).out_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+
+def window_output_size(n: int, f: int, s: int, pad_begin: int, pad_end: int,
+                       dilation: int = 1) -> tuple[int, int]:
+    """Output length of a conv/pool window along one axis, ONNX floor semantics.
+
+    Returns (out, dropped): `dropped` is how many input rows/cols at the end no
+    window reaches ((N + 2P - F) not divisible by S). out < 1 raises ValueError.
+    """
+    span = n + pad_begin + pad_end - (dilation * (f - 1) + 1)
+    if span < 0:
+        raise ValueError(f"window {f} (dilation {dilation}) is larger than the padded input {n + pad_begin + pad_end}")
+    return span // s + 1, span % s

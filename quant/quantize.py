@@ -1,0 +1,147 @@
+"""Float IR + calibrated ranges -> quantized IR (int8, integer-only).
+
+Scheme (see DESIGN.md "Numbers"): weights int8 symmetric per output channel
+(or per tensor), activations int8 affine with a zero point, bias int32 at scale
+s_in*s_w, requantization by an int32 multiplier and shift (gemmlowp), or a
+power-of-two shift. The input zero point is folded into `acc_bias` so the MAC
+array multiplies raw int8 operands; padding holds the input zero point.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from quant.calibrate import Method, Ranges
+from quant.errors import ConfigError, OverflowDetected
+from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
+from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
+
+INT8_MIN, INT8_MAX = -128, 127
+TANH_OUT = QParams(1 / 128, 0)
+SIGMOID_OUT = QParams(1 / 256, -128)
+SOFTMAX_OUT = QParams(1 / 256, -128)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    calibration: Method = Method.MINMAX
+    percentile: float = 99.99
+    per_channel: bool = True
+    pow2: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.calibration, Method):
+            raise ConfigError(f"calibration must be one of {[m.value for m in Method]}, not {self.calibration!r}")
+        if not 50.0 < self.percentile <= 100.0:
+            raise ConfigError(f"percentile must be in (50, 100], not {self.percentile}")
+
+
+def qparams_from_range(lo: float, hi: float) -> QParams:
+    """Affine int8 parameters whose range covers [lo, hi] and represents 0 exactly."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = float(np.float32((hi - lo) / 255)) if hi > lo else 1.0
+    zp = int(np.clip(round(-128 - lo / scale), INT8_MIN, INT8_MAX))
+    return QParams(scale, zp)
+
+
+def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: bool) -> Requant:
+    pairs = [quantize_multiplier(float(m), pow2) for m in np.atleast_1d(real).ravel()]
+    shape = np.shape(real)
+    m0 = np.array([p[0] for p in pairs], dtype=np.int64).reshape(shape)
+    shift = np.array([p[1] for p in pairs], dtype=np.int64).reshape(shape)
+    qmin, qmax = INT8_MIN, INT8_MAX
+    if clamp is not None:
+        qmin = max(qmin, out.zero_point + math.ceil(clamp.lo / out.scale - 1e-9)) if math.isfinite(clamp.lo) else qmin
+        qmax = min(qmax, out.zero_point + math.floor(clamp.hi / out.scale + 1e-9)) if math.isfinite(clamp.hi) else qmax
+    return Requant(m0=m0, shift=shift, zero_point=out.zero_point, qmin=int(qmin), qmax=int(qmax))
+
+
+def _weights(node: Node, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    w = node.weight.astype(np.float64)
+    axes = tuple(range(1, w.ndim))
+    amax = np.abs(w).max(axis=axes) if per_channel else np.full(w.shape[0], np.abs(w).max())
+    scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32).astype(np.float64)
+    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * len(axes))), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _gemm_quant(node: Node, s_in: QParams, out: QParams, cfg: QuantConfig) -> NodeQuant:
+    w_q, s_w = _weights(node, cfg.per_channel)
+    bias = node.bias if node.bias is not None else np.zeros(w_q.shape[0])
+    bias_q = np.clip(np.rint(bias / (s_in.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
+    acc_bias = bias_q - s_in.zero_point * w_q.reshape(w_q.shape[0], -1).astype(np.int64).sum(axis=1)
+    if not INT32.contains(acc_bias):
+        raise OverflowDetected(f"node {node.name!r}: folded int32 bias overflows; the input range is too narrow")
+    real = s_in.scale * s_w / out.scale
+    rq = _requant(real.reshape(-1, 1, 1) if node.op is Op.CONV else real, out, node.attrs.act, cfg.pow2)
+    return NodeQuant(out=out, requant=rq, weight=w_q, weight_scale=s_w, bias=bias_q.astype(np.int32),
+                     acc_bias=acc_bias.astype(np.int32), in_zero_points=(s_in.zero_point,))
+
+
+def _lut(fn, s_in: QParams, out: QParams) -> np.ndarray:
+    real = s_in.scale * (np.arange(-128, 128) - s_in.zero_point)
+    return np.clip(np.rint(fn(real) / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def _pool_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
+    """AvgPool/GAP keep the input's scale: out = requant(window sum, 1/count)."""
+    from quant.kernels import pool_counts
+    if node.op is Op.GLOBAL_AVGPOOL:
+        counts = np.array(node.in_shape[2] * node.in_shape[3])
+    elif node.attrs.count_include_pad:
+        counts = np.array(node.attrs.kernel[0] * node.attrs.kernel[1])
+    else:
+        counts = pool_counts(node.in_shape[2:], node.attrs)
+    return NodeQuant(out=s_in, requant=_requant(1.0 / counts, s_in, None, cfg.pow2), in_zero_points=(s_in.zero_point,))
+
+
+def _add_quant(node: Node, a: QParams, b: QParams, out: QParams, cfg: QuantConfig) -> NodeQuant:
+    twice_max = 2 * max(a.scale, b.scale)
+    wide = QParams(1.0, 0, 32)
+    in_rq = tuple(replace(_requant(s.scale / twice_max, wide, None, cfg.pow2), qmin=INT32_MIN, qmax=INT32_MAX)
+                  for s in (a, b))
+    rq = _requant(twice_max / ((1 << 20) * out.scale), out, node.attrs.act, cfg.pow2)
+    return NodeQuant(out=out, requant=rq, input_requants=in_rq, in_zero_points=(a.zero_point, b.zero_point))
+
+
+def _activation_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
+    kind = node.attrs.kind
+    if kind is ActKind.TANH:
+        return NodeQuant(out=TANH_OUT, lut=_lut(np.tanh, s_in, TANH_OUT), in_zero_points=(s_in.zero_point,))
+    if kind is ActKind.SIGMOID:
+        lut = _lut(lambda v: 1 / (1 + np.exp(-v)), s_in, SIGMOID_OUT)
+        return NodeQuant(out=SIGMOID_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
+    clamp = Clamp(max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
+    return NodeQuant(out=s_in, requant=_requant(1.0, s_in, clamp, False), in_zero_points=(s_in.zero_point,))
+
+
+def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float], cfg: QuantConfig) -> NodeQuant:
+    s_in = ins[0]
+    if node.op in (Op.CONV, Op.DENSE):
+        return _gemm_quant(node, s_in, qparams_from_range(*out_range), cfg)
+    if node.op is Op.ADD:
+        return _add_quant(node, ins[0], ins[1], qparams_from_range(*out_range), cfg)
+    if node.op in (Op.AVGPOOL, Op.GLOBAL_AVGPOOL):
+        return _pool_quant(node, s_in, cfg)
+    if node.op is Op.ACTIVATION:
+        return _activation_quant(node, s_in, cfg)
+    if node.op is Op.SOFTMAX:
+        lut = np.rint(np.exp(-s_in.scale * np.arange(256)) * (1 << 15)).astype(np.int32)
+        return NodeQuant(out=SOFTMAX_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
+    if node.op is Op.PAD:
+        fill = int(np.clip(round(node.attrs.value / s_in.scale) + s_in.zero_point, INT8_MIN, INT8_MAX))
+        return NodeQuant(out=s_in, fill=fill, in_zero_points=(s_in.zero_point,))
+    return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten: same scale
+
+
+def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig = QuantConfig()) -> Graph:
+    """Attach integer parameters to every node; the result runs in quant.int_exec."""
+    qp = {graph.input_name: qparams_from_range(*ranges[graph.input_name])}
+    nodes = []
+    for node in graph.nodes:
+        nq = quantize_node(node, [qp[t] for t in node.inputs], ranges.get(node.output, (0.0, 0.0)), cfg)
+        qp[node.output] = nq.out
+        nodes.append(replace(node, quant=nq))
+    return replace(graph, nodes=tuple(nodes), input_quant=qp[graph.input_name])

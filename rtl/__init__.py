@@ -1,0 +1,1 @@
+"""rtl: MyHDL generators, Verilog emission and cocotb verification (planned)."""
