@@ -1,0 +1,163 @@
+"""ONNX import: opsets, both torch exporters, passes, and bad input."""
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper
+
+from quant.errors import ModelFormatError, ShapeError, UnsupportedOpError
+from quant.float_exec import run_float
+from quant.ir import Op
+from quant.onnx_import import load_onnx
+from quant.passes import fold_affine_into_conv, fold_pad_into_conv, fuse_clamp
+from tests.conftest import LENET, ort_run, write_model
+from tests.helpers import chain_model
+
+RNG = np.random.default_rng(0)
+
+
+def small_cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU6(),
+        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2), torch.nn.Conv2d(8, 4, 1), torch.nn.Sigmoid(), torch.nn.MaxPool2d(2, 1),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10), torch.nn.Tanh(),
+        torch.nn.Softmax(dim=1)).eval()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+@pytest.mark.parametrize("exporter,opset", [("dynamo", 18), ("legacy", 13), ("legacy", 15), ("legacy", 17)])
+def test_torch_exports_load_and_match_onnxruntime(exporter, opset, tmp_path):
+    path = tmp_path / "m.onnx"
+    x = torch.rand(1, 3, 16, 16)
+    kwargs = {"dynamo": True} if exporter == "dynamo" else {"dynamo": False, "do_constant_folding": False}
+    torch.onnx.export(small_cnn(), (x,), str(path), opset_version=opset, **kwargs)
+    graph = load_onnx(path)
+    ops = [n.op for n in graph.nodes]
+    assert Op.CONV in ops and Op.SOFTMAX in ops
+    assert sum(op is Op.CONV for op in ops) == 3  # both BatchNorms folded away
+    xb = RNG.random((1, 3, 16, 16), dtype=np.float32)  # exported with a fixed batch of 1
+    assert np.allclose(run_float(graph, xb), ort_run(path, xb), atol=1e-5)
+
+
+def test_legacy_export_keeps_batchnorm_nodes_that_we_fold(tmp_path):
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(small_cnn(), (torch.rand(1, 3, 16, 16),), str(path), dynamo=False, opset_version=13,
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.EVAL)
+    assert any(n.op_type == "BatchNormalization" for n in onnx.load(str(path)).graph.node)
+    assert all(n.attrs.kernel != (1, 1) or n.attrs.groups == 1 for n in load_onnx(path).nodes if n.op is Op.CONV)
+
+
+@pytest.mark.parametrize("opset", [13, 14, 15, 16, 17, 18])
+def test_text_syntax_model_every_opset(opset, tmp_path):
+    text = f"""
+    <ir_version: 8, opset_import: ["" : {opset}]>
+    g (float[N,2,6,6] x) => (float[N,5] y)
+    <float[3,2,3,3] w, float[3] b, int64[8] pads, float[5,27] wfc, float[5] bfc> {{
+        p = Pad(x, pads)
+        c = Conv<kernel_shape=[3,3]>(p, w, b)
+        r = Relu(c)
+        m = MaxPool<kernel_shape=[2,2], strides=[2,2]>(r)
+        f = Flatten<axis=1>(m)
+        y = Gemm<transB=1>(f, wfc, bfc)
+    }}"""
+    model = onnx.parser.parse_model(text)
+    inits = {"w": RNG.normal(size=(3, 2, 3, 3)), "b": RNG.normal(size=3), "wfc": RNG.normal(size=(5, 27)),
+             "bfc": RNG.normal(size=5), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1])}
+    for name, value in inits.items():
+        dtype = np.int64 if name == "pads" else np.float32
+        model.graph.initializer.append(onnx.numpy_helper.from_array(value.astype(dtype), name))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    graph = load_onnx(tmp_path / "m.onnx")
+    assert [n.op for n in graph.nodes] == [Op.CONV, Op.MAXPOOL, Op.FLATTEN, Op.DENSE]  # Pad and Relu folded in
+    assert graph.nodes[0].attrs.pads == (1, 1, 1, 1) and graph.nodes[0].attrs.act is not None
+    x = RNG.random((3, 2, 6, 6), dtype=np.float32)
+    assert np.allclose(run_float(graph, x), ort_run(tmp_path / "m.onnx", x), atol=1e-5)
+
+
+def _pass_equivalence(graph_path, the_pass):
+    from quant.onnx_import import read_model, graph_from_model
+    from quant.passes import optimize
+    import quant.onnx_import as imp
+    model = read_model(graph_path)
+    original = imp.optimize
+    imp.optimize = lambda g: g  # import without passes
+    try:
+        raw = graph_from_model(model)
+    finally:
+        imp.optimize = original
+    after = optimize(raw, (the_pass,))
+    x = RNG.random((2, *raw.input_shape[1:]), dtype=np.float32)
+    assert len(after.nodes) < len(raw.nodes)
+    assert np.allclose(run_float(raw, x), run_float(after, x), atol=1e-5)
+
+
+def test_pass_equivalence_batchnorm(tmp_path):
+    bn = {"s": RNG.random(3) + 0.5, "b": RNG.normal(size=3), "m": RNG.normal(size=3), "v": RNG.random(3) + 0.5}
+    path = chain_model(tmp_path / "m.onnx", (1, 2, 5, 5), [
+        ("Conv", {"w": RNG.normal(size=(3, 2, 3, 3)).astype(np.float32)}, {}),
+        ("BatchNormalization", {k: v.astype(np.float32) for k, v in bn.items()}, {"epsilon": 1e-3})])
+    _pass_equivalence(path, fold_affine_into_conv)
+
+
+def test_pass_equivalence_pad_and_clamp(tmp_path):
+    path = chain_model(tmp_path / "m.onnx", (1, 2, 5, 5), [
+        ("Pad", {"p": np.array([0, 0, 1, 2, 0, 0, 2, 1])}, {}),
+        ("Conv", {"w": RNG.normal(size=(3, 2, 3, 3)).astype(np.float32)}, {}),
+        ("Clip", {"lo": np.float32(0), "hi": np.float32(0.5)}, {})])
+    _pass_equivalence(path, fold_pad_into_conv)
+    _pass_equivalence(path, fuse_clamp)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelFormatError, match="no such file"):
+        load_onnx(tmp_path / "nope.onnx")
+
+
+def test_not_onnx(tmp_path):
+    (tmp_path / "x.onnx").write_text("this is not a protobuf\n" * 10)
+    with pytest.raises(ModelFormatError, match="ONNX"):
+        load_onnx(tmp_path / "x.onnx")
+
+
+def test_truncated(tmp_path):
+    data = LENET.read_bytes()
+    (tmp_path / "t.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFormatError):
+        load_onnx(tmp_path / "t.onnx")
+
+
+def test_unsupported_ops_are_all_listed(tmp_path):
+    path = write_model(tmp_path / "m.onnx", """
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[1,4] x) => (float[1,4] y) {
+        a = LeakyRelu(x)
+        b = Elu(a)
+        y = Relu(b)
+    }""")
+    with pytest.raises(UnsupportedOpError, match=r"LeakyRelu.*Elu.*supported: .*Conv"):
+        load_onnx(path)
+
+
+def test_dynamic_spatial_dims(tmp_path):
+    path = write_model(tmp_path / "m.onnx", """
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[N,1,H,W] x) => (float[N,1,H,W] y) { y = Relu(x) }""")
+    with pytest.raises(ShapeError, match=r"dynamic dimensions \[N x 1 x H x W\]|dynamic dimensions"):
+        load_onnx(path)
+
+
+def test_unsupported_reshape_names_node(tmp_path):
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Reshape", ["x", "s"], ["y"], name="odd_reshape")], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 2, 4])],
+        [onnx.numpy_helper.from_array(np.array([1, 4, 2, 4]), "s")]), opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedOpError, match="'odd_reshape' \\(Reshape\\).*not a flatten"):
+        load_onnx(tmp_path / "m.onnx")
