@@ -86,12 +86,12 @@ def calibration_indices(n_train: int, count: int = CALIBRATION_COUNT, seed: int 
 
 
 def calibration_pixels(directory: Path | str | None = None, shipped: Path | None = None) -> np.ndarray:
-    """512 training images (uint8): from the dataset when present, else the subset shipped with the model."""
+    """512 training images (uint8): from the dataset when present, else (no --data given) the shipped subset."""
     try:
         images, _ = load_fashion_mnist("train", directory)
         return images[calibration_indices(len(images))]
     except DataError:
-        if shipped is not None and shipped.is_file():
+        if directory is None and shipped is not None and shipped.is_file():
             return np.load(shipped)["images"]
         raise
 
