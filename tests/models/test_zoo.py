@@ -9,6 +9,9 @@ from quant.float_exec import run_float
 from quant.onnx_import import load_onnx
 from tests.conftest import ort_run
 
+# stride-2 1x1 skip convs really ignore the last row of an even input: expected, reported elsewhere
+pytestmark = pytest.mark.filterwarnings("ignore::quant.onnx_ops.ShapeWarning")
+
 CASES = [("lenet5", "legacy"), ("lenet5_classic", "dynamo"), ("alexnet", "legacy"), ("resnet18", "dynamo"),
          ("resnet18", "legacy"), ("mobilenet_v1", "dynamo"), ("mobilenet_v1", "legacy"), ("resnet50", "legacy")]
 @pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
