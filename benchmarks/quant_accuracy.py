@@ -18,17 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                      quantize_static)
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from quant.calibrate import collect_ranges  # noqa: E402
-from quant.data import Preprocess, calibration_pixels, load_fashion_mnist  # noqa: E402
-from quant.evaluate import ort_agreement, predict_float, predict_int, top1  # noqa: E402
-from quant.onnx_import import load_onnx  # noqa: E402
-from quant.pipeline import SHIPPED_CALIBRATION  # noqa: E402
-from quant.quantize import quantize  # noqa: E402
+from quant.calibrate import collect_ranges
+from quant.data import Preprocess, calibration_pixels, load_fashion_mnist
+from quant.evaluate import ort_agreement, predict_float, predict_int, top1
+from quant.onnx_import import load_onnx
+from quant.pipeline import SHIPPED_CALIBRATION
+from quant.quantize import quantize
 
 
 class _Reader(CalibrationDataReader):

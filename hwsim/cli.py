@@ -99,7 +99,7 @@ def _print_json(doc: dict) -> None:
 
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 (warnings API)
+    def show(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(f"hwsim: warning: {message}\n")
     old = warnings.showwarning
     warnings.showwarning = show

@@ -19,17 +19,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from quant.data import Preprocess, calibration_indices, load_fashion_mnist  # noqa: E402
-
-
-def lenet5() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),      # C1, S2
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),                # C3, S4
-        nn.Conv2d(16, 120, 5), nn.ReLU(), nn.Flatten(),                 # C5
-        nn.Linear(120, 84), nn.ReLU(),                                  # F6
-        nn.Linear(84, 10),                                              # Output
-    )
+from models.zoo import lenet5
+from quant.data import Preprocess, calibration_indices, load_fashion_mnist
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(Path(__file__).with_name("lenet.onnx")))
     args = p.parse_args(argv)
+    if args.epochs < 1:
+        p.error(f"--epochs must be at least 1, not {args.epochs}")
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(2)

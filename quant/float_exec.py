@@ -41,6 +41,11 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
     return np.clip(x, max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
 
 
+def _maxpool(node: Node, x: np.ndarray) -> np.ndarray:
+    a = node.attrs
+    return windows(pad_hw(x, a.pads, -np.inf), a.kernel, a.stride).max(axis=(-1, -2))
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -49,7 +54,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 FLOAT_KERNELS = {
     Op.CONV: _conv,
     Op.DENSE: _dense,
-    Op.MAXPOOL: lambda n, x: windows(pad_hw(x, n.attrs.pads, -np.inf), n.attrs.kernel, n.attrs.stride).max(axis=(-1, -2)),
+    Op.MAXPOOL: _maxpool,
     Op.AVGPOOL: _avgpool,
     Op.GLOBAL_AVGPOOL: lambda n, x: x.mean(axis=(2, 3), keepdims=True),
     Op.ADD: lambda n, x, y: _clamp(x + y, n.attrs.act),

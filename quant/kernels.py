@@ -8,7 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from quant.ir import ConvAttrs, PoolAttrs
 
 
-def pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float | int) -> np.ndarray:
+def pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
     top, left, bottom, right = pads
     if not any(pads):
         return x
@@ -23,7 +23,7 @@ def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def im2col(x: np.ndarray, attrs: ConvAttrs, pad_value: float | int) -> np.ndarray:
+def im2col(x: np.ndarray, attrs: ConvAttrs, pad_value: float) -> np.ndarray:
     """(N, C, H, W) -> (N, G, OH*OW, C/G * kh * kw), the GEMM operand of each group.
 
     Column order (c, kh, kw) matches the flattened weight (N_out, C/G, kh, kw).

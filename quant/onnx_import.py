@@ -46,7 +46,8 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     return model
 
 
-def graph_from_model(model: onnx.ModelProto, name: str = "model") -> Graph:
+def graph_from_model(model: onnx.ModelProto, name: str = "model", passes: bool = True) -> Graph:
+    """Map a checked ModelProto to the IR; `passes=False` keeps it as imported (for pass tests)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in consts]
@@ -72,7 +73,7 @@ def graph_from_model(model: onnx.ModelProto, name: str = "model") -> Graph:
         raise UnsupportedOpError(f"model has {len(model.graph.output)} outputs; hwsim maps single-output CNNs")
     output = ctx.resolve(model.graph.output[0].name)
     graph = Graph(name=name, input_name=input_name, input_shape=input_shape, nodes=tuple(ctx.nodes), output=output)
-    return optimize(verify(graph))
+    return optimize(verify(graph)) if passes else verify(graph)
 
 
 def _static_input_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
@@ -106,8 +107,8 @@ def _fold_constant(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     feeds = {t: ctx.consts[t] for t in proto.input if t}
     try:
         results = ReferenceEvaluator(proto).run(None, feeds)
-    except Exception as err:  # the reference evaluator raises many types
+    except Exception as err:
         raise UnsupportedOpError(f"node {ctx.name_of(proto)!r} ({proto.op_type}): cannot evaluate constant "
                                  f"subgraph ({err})") from None
-    for out, value in zip(proto.output, results):
+    for out, value in zip(proto.output, results, strict=False):
         ctx.consts[out] = np.asarray(value)

@@ -16,8 +16,21 @@ import onnx
 from onnx import helper
 
 from quant.errors import ShapeError, UnsupportedOpError
-from quant.ir import (ActAttrs, ActKind, AddAttrs, Clamp, ConvAttrs, DenseAttrs, NoAttrs, Node, Op,
-                      PadAttrs, PoolAttrs, Shape, window_output_size)
+from quant.ir import (
+    ActAttrs,
+    ActKind,
+    AddAttrs,
+    ConvAttrs,
+    DenseAttrs,
+    NoAttrs,
+    Node,
+    Op,
+    PadAttrs,
+    PoolAttrs,
+    Shape,
+    window_output_size,
+)
+
 
 class ShapeWarning(UserWarning):
     """A window that does not tile its input: ONNX floor semantics drop input rows/cols."""
@@ -112,7 +125,7 @@ def _pads4(proto: onnx.NodeProto, ctx: ImportContext, attrs: dict, in_hw: tuple[
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
         raise fail(proto, ctx, f"auto_pad={auto_pad} is not supported")
     pads = []
-    for n, f, s, d in zip(in_hw, kernel, stride, dilation):
+    for n, f, s, d in zip(in_hw, kernel, stride, dilation, strict=False):
         out = math.ceil(n / s)
         total = max(0, (out - 1) * s + d * (f - 1) + 1 - n)
         pads.append((total // 2, total - total // 2) if auto_pad == "SAME_UPPER" else (total - total // 2, total // 2))
@@ -122,7 +135,7 @@ def _pads4(proto: onnx.NodeProto, ctx: ImportContext, attrs: dict, in_hw: tuple[
 def _window_out(proto: onnx.NodeProto, ctx: ImportContext, in_hw: tuple[int, int], kernel: tuple[int, int],
                 stride: tuple[int, int], pads: tuple[int, int, int, int], dilation: tuple[int, int]) -> tuple[int, int]:
     out = []
-    for axis, (n, f, s, pb, pe, d) in enumerate(zip(in_hw, kernel, stride, pads[:2], pads[2:], dilation)):
+    for axis, (n, f, s, pb, pe, d) in enumerate(zip(in_hw, kernel, stride, pads[:2], pads[2:], dilation, strict=False)):
         try:
             size, dropped = window_output_size(n, f, s, pb, pe, d)
         except ValueError as err:
@@ -263,7 +276,8 @@ def _pool(proto: onnx.NodeProto, ctx: ImportContext, op: Op) -> None:
         raise fail(proto, ctx, "dilated pooling is not supported")
     pads = _pads4(proto, ctx, a, in_shape[2:], kernel, stride, (1, 1))
     if a.get("ceil_mode", 0):  # extra end padding that windows may cover, never counted
-        extra = [(-(n + pb + pe - f) % s) for n, f, s, pb, pe in zip(in_shape[2:], kernel, stride, pads[:2], pads[2:])]
+        axes = zip(in_shape[2:], kernel, stride, pads[:2], pads[2:], strict=True)
+        extra = [(-(n + pb + pe - f) % s) for n, f, s, pb, pe in axes]
         pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
     oh, ow = _window_out(proto, ctx, in_shape[2:], kernel, stride, pads, (1, 1))
     attrs = PoolAttrs(kernel=kernel, stride=stride, pads=pads,

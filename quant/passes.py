@@ -53,7 +53,7 @@ def fold_pad_into_conv(graph: Graph) -> tuple[Graph, bool]:
     for node in graph.nodes:
         nxt = _sole_consumer(graph, node)
         if node.op is Op.PAD and node.attrs.value == 0.0 and nxt is not None and nxt.op is Op.CONV:
-            pads = tuple(p + q for p, q in zip(node.attrs.pads, nxt.attrs.pads))
+            pads = tuple(p + q for p, q in zip(node.attrs.pads, nxt.attrs.pads, strict=False))
             merged = replace(nxt, inputs=node.inputs, in_shapes=node.in_shapes, attrs=replace(nxt.attrs, pads=pads))
             nodes = tuple(merged if n is nxt else n for n in graph.nodes if n is not node)
             return replace(graph, nodes=nodes), True

@@ -30,8 +30,8 @@ def _no_progress(label: str, total: int) -> Callable[[int], None]:
 @dataclass(frozen=True)
 class QuantJob:
     model: Path
-    config: QuantConfig = QuantConfig()
-    preprocess: Preprocess = Preprocess()
+    config: QuantConfig = field(default_factory=QuantConfig)
+    preprocess: Preprocess = field(default_factory=Preprocess)
     data_dir: Path | None = None
     calib_data: Path | None = None
     images: int = 10_000

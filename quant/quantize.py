@@ -136,8 +136,9 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
     return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten: same scale
 
 
-def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig = QuantConfig()) -> Graph:
+def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig | None = None) -> Graph:
     """Attach integer parameters to every node; the result runs in quant.int_exec."""
+    cfg = cfg or QuantConfig()
     qp = {graph.input_name: qparams_from_range(*ranges[graph.input_name])}
     nodes = []
     for node in graph.nodes:

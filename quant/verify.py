@@ -31,7 +31,7 @@ def _check_node(node: Node, defined: dict, names: set[str], quantized: bool) -> 
         _fail(node, f"attributes are {type(node.attrs).__name__}, expected {_attrs_type(node.op).__name__}")
     if len(node.inputs) != ARITY_OF_OP[node.op]:
         _fail(node, f"takes {ARITY_OF_OP[node.op]} input(s), has {len(node.inputs)}")
-    for tensor, shape in zip(node.inputs, node.in_shapes):
+    for tensor, shape in zip(node.inputs, node.in_shapes, strict=False):
         if tensor not in defined:
             _fail(node, f"input {tensor!r} is used before it is produced")
         if defined[tensor] != shape:

@@ -24,8 +24,9 @@ def chain_model(path: Path, in_shape: tuple, layers: list[tuple[str, dict, dict]
         out = f"t{i}"
         nodes.append(helper.make_node(op, [prev, *names], [out], name=f"{op.lower()}{i}", **attrs))
         prev = out
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
-                              [helper.make_value_info(prev, helper.make_tensor_type_proto(TensorProto.FLOAT, shape=None))], inits)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))]
+    outputs = [helper.make_value_info(prev, helper.make_tensor_type_proto(TensorProto.FLOAT, shape=None))]
+    graph = helper.make_graph(nodes, "chain", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     model = onnx.shape_inference.infer_shapes(model, strict_mode=True)  # fills the output's shape

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from quant.data import (Preprocess, calibration_indices, calibration_pixels, load_array, load_fashion_mnist)
+from quant.data import Preprocess, calibration_indices, calibration_pixels, load_array, load_fashion_mnist
 from quant.errors import DataError
 from tests.conftest import ROOT
 
@@ -38,5 +38,5 @@ def test_load_array_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_array(tmp_path / "x.npy")
     (tmp_path / "x.npy").write_text("nope")
-    with pytest.raises(DataError, match="not a .npy"):
+    with pytest.raises(DataError, match=r"not a \.npy"):
         load_array(tmp_path / "x.npy")

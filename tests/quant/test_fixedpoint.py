@@ -6,9 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quant.fixedpoint import (INT32_MAX, INT32_MIN, POW2_M0, IntType, multiply_by_quantized_multiplier,
-                              quantize_multiplier, requantize, rounding_divide_by_pot,
-                              saturating_rounding_doubling_high_mul)
+from quant.fixedpoint import (
+    INT32_MAX,
+    INT32_MIN,
+    POW2_M0,
+    IntType,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    requantize,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+)
 
 int32s = st.integers(INT32_MIN, INT32_MAX)
 

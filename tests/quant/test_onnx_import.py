@@ -8,8 +8,8 @@ from onnx import helper
 from quant.errors import ModelFormatError, ShapeError, UnsupportedOpError
 from quant.float_exec import run_float
 from quant.ir import Op
-from quant.onnx_import import load_onnx
-from quant.passes import fold_affine_into_conv, fold_pad_into_conv, fuse_clamp
+from quant.onnx_import import graph_from_model, load_onnx, read_model
+from quant.passes import fold_affine_into_conv, fold_pad_into_conv, fuse_clamp, optimize
 from tests.conftest import LENET, ort_run, write_model
 from tests.helpers import chain_model
 
@@ -81,16 +81,7 @@ def test_text_syntax_model_every_opset(opset, tmp_path):
 
 
 def _pass_equivalence(graph_path, the_pass):
-    from quant.onnx_import import read_model, graph_from_model
-    from quant.passes import optimize
-    import quant.onnx_import as imp
-    model = read_model(graph_path)
-    original = imp.optimize
-    imp.optimize = lambda g: g  # import without passes
-    try:
-        raw = graph_from_model(model)
-    finally:
-        imp.optimize = original
+    raw = graph_from_model(read_model(graph_path), passes=False)
     after = optimize(raw, (the_pass,))
     x = RNG.random((2, *raw.input_shape[1:]), dtype=np.float32)
     assert len(after.nodes) < len(raw.nodes)
@@ -159,5 +150,5 @@ def test_unsupported_reshape_names_node(tmp_path):
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 2, 4])],
         [onnx.numpy_helper.from_array(np.array([1, 4, 2, 4]), "s")]), opset_imports=[helper.make_opsetid("", 18)])
     onnx.save(model, str(tmp_path / "m.onnx"))
-    with pytest.raises(UnsupportedOpError, match="'odd_reshape' \\(Reshape\\).*not a flatten"):
+    with pytest.raises(UnsupportedOpError, match=r"'odd_reshape' \(Reshape\).*not a flatten"):
         load_onnx(tmp_path / "m.onnx")

@@ -107,7 +107,8 @@ def test_layer_params(tmp_path):
     assert (row.output_shape, row.params) == ((32, 56, 56), lp[1]["params_with_bias"])
     row = _conv_summary(tmp_path, (227, 227, 3), 96, 11, 4)
     assert (row.output_shape, row.weights) == ((96, 55, 55), lp[2]["weights_no_bias"])
-    pool = chain_model(tmp_path / "p.onnx", (1, 96, 55, 55), [("MaxPool", {}, {"kernel_shape": [3, 3], "strides": [2, 2]})])
+    pool_layer = ("MaxPool", {}, {"kernel_shape": [3, 3], "strides": [2, 2]})
+    pool = chain_model(tmp_path / "p.onnx", (1, 96, 55, 55), [pool_layer])
     row = summarize(load_onnx(pool)).layers[-1]
     assert (row.output_shape, row.params) == ((96, 27, 27), lp[3]["params"])
     d = 8
@@ -118,7 +119,7 @@ def test_layer_params(tmp_path):
 
 def _gemm_and_pool_rows(graph):
     keep = ("Conv", "Dense", "MaxPool", "AvgPool")  # the seed table's rows; tanh/Flatten are not rows there
-    return [r for r, n in zip(summarize(graph).layers[1:], graph.nodes) if n.op.value in keep]
+    return [r for r, n in zip(summarize(graph).layers[1:], graph.nodes, strict=False) if n.op.value in keep]
 
 
 @pytest.mark.parametrize("source", ["shipped", "classic"])
@@ -129,7 +130,7 @@ def test_lenet5_table(source, zoo_dir):
     seed = SEEDS["lenet5"]
     assert graph.input_shape[1:] == ((1, 28, 28) if source == "shipped" else (1, 32, 32))
     assert len(rows) == len(seed["layers"])
-    for row, layer in zip(rows, seed["layers"]):
+    for row, layer in zip(rows, seed["layers"], strict=False):
         assert row.params == layer["params"], layer["name"]
         if "out_hwc" in layer:
             h, w, c = layer["out_hwc"]
@@ -146,7 +147,7 @@ def test_vgg16_table(zoo_dir):
     summary = summarize(load_onnx(build("vgg16", zoo_dir)))
     rows = [r for r in summary.layers if r.op != "Flatten"]
     assert len(rows) == len(seed["layers"])
-    for row, layer in zip(rows, seed["layers"]):
+    for row, layer in zip(rows, seed["layers"], strict=False):
         h, w, c = layer["output_hwc"]
         assert row.output_shape in ((c, h, w), (c,)), layer
         assert row.activations == layer["activations"], layer
