@@ -181,16 +181,6 @@ class Node:
         """Values this node produces per image; 0 for views (Flatten) that only re-label."""
         return 0 if self.op is Op.FLATTEN else int(np.prod(self.out_shape))
 
-    @property
-    def gemm_mkn(self) -> tuple[int, int, int] | None:
-        """(M, K, N) of this layer's im2col GEMM per group, batch 1; None for non-GEMM ops."""
-        if self.op is Op.CONV:
-            _, n_out, h, w = self.out_shape
-            return (h * w, int(np.prod(self.weight.shape[1:])), n_out // self.attrs.groups)
-        if self.op is Op.DENSE:
-            return (1, self.weight.shape[1], self.weight.shape[0])
-        return None
-
 
 @dataclass(frozen=True, eq=False)
 class Graph:

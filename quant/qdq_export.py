@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from quant.errors import ConfigError
 from quant.ir import ActKind, Clamp, Graph, Node, Op, QParams
 
 OPSET = 18
@@ -112,6 +113,10 @@ def to_qdq_model(graph: Graph) -> onnx.ModelProto:
 def save_qdq(graph: Graph, path: str | Path) -> Path:
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    onnx.save(to_qdq_model(graph), str(tmp))
-    tmp.replace(path)
+    try:
+        onnx.save(to_qdq_model(graph), str(tmp))
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write there ({err.strerror})") from None
     return path

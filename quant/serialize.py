@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from quant import calibrate, ir
-from quant.errors import ModelFormatError
+from quant.errors import ConfigError, ModelFormatError
 
 FORMAT = "hwsim-ir/1"
 _TYPES = {cls.__name__: cls for cls in (
@@ -61,7 +61,10 @@ def save_graph(graph: ir.Graph, path: str | Path, meta: dict | None = None) -> P
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     doc = {"format": FORMAT, "graph": _encode(graph, arrays), "meta": meta or {}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write there ({err.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, __doc__=np.array(json.dumps(doc)), **arrays)

@@ -1,5 +1,6 @@
 """The CLI in-process: JSON documents, tables, and one-line errors with exit 2 for bad input."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -89,6 +90,23 @@ def test_missing_dataset_dir_and_bad_output(capsys, tmp_path):
     assert_one_line_error(code, err, "nowhere")
     code, _, err = run(capsys, "quantize", str(LENET), "--out", str(tmp_path / "no" / "dir" / "q.npz"))
     assert_one_line_error(code, err, "does not exist")
+
+
+def test_unwritable_output_folder(capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: use a path under a file instead
+            target = tmp_path / "file.txt"
+            target.write_text("x")
+            out = target / "q.npz"
+        else:
+            out = locked / "q.npz"
+        code, _, err = run(capsys, "quantize", str(LENET), "--no-eval", "--out", str(out))
+        assert code == 2 and err.startswith("hwsim: error: ") and err.count("\n") == 1
+    finally:
+        locked.chmod(0o700)
 
 
 def test_bad_std(capsys, tmp_path):
