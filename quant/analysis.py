@@ -32,30 +32,32 @@ class Summary:
     input_shape: tuple[int, ...]
     layers: tuple[LayerRow, ...]
 
+    def total(self, field_name: str) -> int:
+        """Sum of one LayerRow field over all rows (activations include the input, as in the VGG table)."""
+        return sum(getattr(r, field_name) for r in self.layers)
+
     @property
     def total_params(self) -> int:
-        return sum(r.params for r in self.layers)
+        return self.total("params")
 
     @property
     def total_weights(self) -> int:
-        return sum(r.weights for r in self.layers)
+        return self.total("weights")
 
     @property
     def total_macs(self) -> int:
-        return sum(r.macs for r in self.layers)
+        return self.total("macs")
 
     @property
     def total_activations(self) -> int:
-        """Values produced per image, the input included (as in the CS231n VGG table)."""
-        return sum(r.activations for r in self.layers)
+        return self.total("activations")
 
     def to_dict(self) -> dict:
-        totals = {k: sum(getattr(r, k) for r in self.layers)
-                  for k in ("params", "weights", "macs", "activations", "act_bytes_fp32", "act_bytes_int8",
-                            "param_bytes_fp32", "param_bytes_int8")}
+        totals = ("params", "weights", "macs", "activations", "act_bytes_fp32", "act_bytes_int8",
+                  "param_bytes_fp32", "param_bytes_int8")
         return {"model": self.model, "input_shape": list(self.input_shape),
                 "layers": [{**asdict(r), "output_shape": list(r.output_shape)} for r in self.layers],
-                **{f"total_{k}": v for k, v in totals.items()}}
+                **{f"total_{k}": self.total(k) for k in totals}}
 
 
 def op_label(node: Node) -> str:

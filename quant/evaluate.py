@@ -3,13 +3,14 @@ running our QDQ export. Batched, with an optional progress callback."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from quant.float_exec import run_float
 from quant.int_exec import quantize_input, run_int
 from quant.ir import Graph, Op
+from quant.qdq_export import to_qdq_model
 
 Progress = Callable[[int], None] | None
 
@@ -62,7 +63,6 @@ def ort_agreement(qgraph: Graph, x: np.ndarray, labels: np.ndarray, ours: np.nda
     int16 pair sums, a known ORT/MLAS limitation, and drift by several LSB)."""
     import onnxruntime as ort
 
-    from quant.qdq_export import to_qdq_model
     opts = ort.SessionOptions()
     opts.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                                      "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
@@ -78,7 +78,6 @@ def ort_agreement(qgraph: Graph, x: np.ndarray, labels: np.ndarray, ours: np.nda
 
 
 def _drop_softmax(graph: Graph) -> Graph:
-    from dataclasses import replace
     name = logits_tensor(graph)
     if name == graph.output:
         return graph

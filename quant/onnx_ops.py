@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -223,13 +224,8 @@ def _map_bias_add(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const:
     if flat.size not in (1, channels) or (const.ndim == 4 and const.shape[2:] != (1, 1)):
         raise fail(proto, ctx, f"constant of shape {const.shape} is not a per-channel bias")
     bias = (prev.bias if prev.bias is not None else 0.0) + np.broadcast_to(flat, (channels,))
-    ctx.nodes[ctx.nodes.index(prev)] = _replace(prev, bias=bias.astype(np.float32), output=proto.output[0])
+    ctx.nodes[ctx.nodes.index(prev)] = replace(prev, bias=bias.astype(np.float32), output=proto.output[0])
     ctx.shapes[proto.output[0]] = prev.out_shape
-
-
-def _replace(node: Node, **changes: Any) -> Node:
-    from dataclasses import replace
-    return replace(node, **changes)
 
 
 def _activation(proto: onnx.NodeProto, ctx: ImportContext, attrs: ActAttrs) -> None:

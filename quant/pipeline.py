@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +78,9 @@ def run_quantization(job: QuantJob, progress: ProgressFactory = _no_progress) ->
     if not job.evaluate:
         return result
     if graph.input_shape != FASHION_SHAPE or graph.shape_of(logits_tensor(graph))[1:] != (10,):
-        return _with(result, note="accuracy not measured: the test set is Fashion-MNIST (1x28x28 in, 10 classes out)")
+        return replace(result, note="accuracy not measured: the test set is Fashion-MNIST (1x28x28 in, 10 classes out)")
     if job.data_dir is None and not fashion_available():
-        return _with(result, note="accuracy not measured: no Fashion-MNIST test set (apt install "
+        return replace(result, note="accuracy not measured: no Fashion-MNIST test set (apt install "
                                   "dataset-fashion-mnist, or --data DIR)")
     pixels, labels = load_fashion_mnist("test", job.data_dir)
     pixels, labels = pixels[:job.images], labels[:job.images]
@@ -90,10 +90,6 @@ def run_quantization(job: QuantJob, progress: ProgressFactory = _no_progress) ->
     ort = ()
     if job.cross_check:
         ort = tuple(ort_agreement(qgraph, x, labels, q_logits, level) for level in ("basic", "all"))
-    return _with(result, images=len(x), float_top1=top1(f_logits, labels), int8_top1=top1(q_logits, labels),
+    return replace(result, images=len(x), float_top1=top1(f_logits, labels), int8_top1=top1(q_logits, labels),
                  agreement=float(np.mean(f_logits.argmax(1) == q_logits.argmax(1))), ort=ort)
 
-
-def _with(result: QuantResult, **changes) -> QuantResult:
-    from dataclasses import replace
-    return replace(result, **changes)

@@ -17,6 +17,7 @@ from quant.calibrate import Method, Ranges
 from quant.errors import ConfigError, OverflowDetected
 from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
 from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
+from quant.kernels import pool_counts
 
 INT8_MIN, INT8_MAX = -128, 127
 TANH_OUT = QParams(1 / 128, 0)
@@ -87,7 +88,6 @@ def _lut(fn, s_in: QParams, out: QParams) -> np.ndarray:
 
 def _pool_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
     """AvgPool/GAP keep the input's scale: out = requant(window sum, 1/count)."""
-    from quant.kernels import pool_counts
     if node.op is Op.GLOBAL_AVGPOOL:
         counts = np.array(node.in_shape[2] * node.in_shape[3])
     elif node.attrs.count_include_pad:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from quant.errors import IRError
-from quant.ir import ARITY_OF_OP, Graph, Node, Op
+from quant.ir import ARITY_OF_OP, ATTRS_OF_OP, Graph, Node, Op
 
 
 def verify(graph: Graph) -> Graph:
@@ -27,8 +27,8 @@ def _fail(node: Node, why: str) -> None:
 def _check_node(node: Node, defined: dict, names: set[str], quantized: bool) -> None:
     if node.name in names:
         _fail(node, "duplicate node name")
-    if not isinstance(node.attrs, _attrs_type(node.op)):
-        _fail(node, f"attributes are {type(node.attrs).__name__}, expected {_attrs_type(node.op).__name__}")
+    if not isinstance(node.attrs, ATTRS_OF_OP[node.op]):
+        _fail(node, f"attributes are {type(node.attrs).__name__}, expected {ATTRS_OF_OP[node.op].__name__}")
     if len(node.inputs) != ARITY_OF_OP[node.op]:
         _fail(node, f"takes {ARITY_OF_OP[node.op]} input(s), has {len(node.inputs)}")
     for tensor, shape in zip(node.inputs, node.in_shapes, strict=False):
@@ -42,11 +42,6 @@ def _check_node(node: Node, defined: dict, names: set[str], quantized: bool) -> 
         _check_weights(node)
     if quantized and node.quant is None:
         _fail(node, "graph is quantized but this node has no quantization parameters")
-
-
-def _attrs_type(op: Op) -> type:
-    from quant.ir import ATTRS_OF_OP
-    return ATTRS_OF_OP[op]
 
 
 def _check_weights(node: Node) -> None:
