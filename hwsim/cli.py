@@ -63,6 +63,54 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def accelerator_config(args: argparse.Namespace):
+    from hwsim.config import DEFAULT_PRESET, load_config, override, preset
+    if args.config and args.preset:
+        raise ConfigError("give --config or --preset, not both (a config file may name its own preset)")
+    base = load_config(args.config) if args.config else preset(args.preset or DEFAULT_PRESET)
+    return override(base, array=args.array, dataflow=args.dataflow, sram=args.sram,
+                    dram_bytes_per_cycle=args.dram_bw, clock_mhz=args.freq, acc_bits=args.acc_bits,
+                    vector_lanes=args.lanes)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from hwsim.analytical import map_graph
+    from hwsim.render import map_csv, map_table
+    from hwsim.workload import load_model
+    cfg = accelerator_config(args)
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: must be at least 1")
+    if args.engine == "cycle" and args.timing != "hwsim":
+        raise ConfigError("--engine cycle simulates hwsim's own array; --timing scalesim is analytical only")
+    graph = load_model(args.model)
+    note = ""
+    if args.engine == "cycle":
+        import numpy as np
+
+        from hwsim.cycle import run_cycle
+        from hwsim.workload import quantized, sample_inputs
+        from quant.int_exec import run_int
+        qgraph = quantized(graph, Path(args.model), Path(args.calib_data) if args.calib_data else None)
+        x_q, source = sample_inputs(qgraph, args.batch, Path(args.data) if args.data else None)
+        run = run_cycle(qgraph, x_q, cfg, batch=args.batch)
+        exact = bool(np.array_equal(run.output, run_int(qgraph, x_q, acc_type=run.acc_type)))
+        result = run.result
+        note = (f"cycle engine: stepped {run.simulated_cycles:,} array cycles on {source}; outputs "
+                f"{'bit-exact with' if exact else 'DIFFER from'} quant's integer executor")
+    else:
+        result = map_graph(graph, cfg, batch=args.batch, timing_model=args.timing)
+    if args.json:
+        doc = result.to_dict()
+        if args.engine == "cycle":
+            doc["bit_exact"] = exact
+        _print_json(doc)
+    elif args.csv:
+        sys.stdout.write(map_csv(result))
+    else:
+        map_table(result, note=note)
+    return 0 if args.engine != "cycle" or exact else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwsim", description="CNNs to int8 systolic-array accelerators: "
                                      "quantize, map, simulate, report.")
@@ -90,6 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qdq", help="also export a QDQ ONNX model here")
     _add_common(p)
     p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("map", help="map a CNN onto the systolic array: cycles, utilization, memory per layer")
+    p.add_argument("model", help="ONNX file, or a quantized .int8.npz from `hwsim quantize`")
+    p.add_argument("--preset", help="start from a named config: edge8 (default), mid16, tpu128")
+    p.add_argument("--config", help="TOML accelerator config (keys of AcceleratorConfig, optional preset = ...)")
+    p.add_argument("--array", help="ROWSxCOLS, e.g. 16x16")
+    p.add_argument("--dataflow", help="os, ws or is")
+    p.add_argument("--sram", help="IFMAP,FILTER,OFMAP buffer sizes in KiB, e.g. 64,64,32 (each double-buffered)")
+    p.add_argument("--dram-bw", type=float, help="DRAM link bytes per cycle")
+    p.add_argument("--freq", type=float, help="clock in MHz")
+    p.add_argument("--acc-bits", type=int, help="accumulator width in bits")
+    p.add_argument("--lanes", type=int, help="vector-unit lanes")
+    p.add_argument("--batch", type=int, default=1, help="images per inference (M = batch x output pixels)")
+    p.add_argument("--engine", choices=("analytical", "cycle"), default="analytical",
+                   help="closed form (default), or the register-level PE-grid simulation on real inputs")
+    p.add_argument("--timing", choices=("hwsim", "scalesim"), default="hwsim",
+                   help="our array's timing (default), or SCALE-Sim 3.0's compute cycles for comparison")
+    p.add_argument("--data", help="Fashion-MNIST folder for the cycle engine's input images")
+    p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) to quantize a non-Fashion-MNIST model")
+    p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV on stdout")
+    _add_common(p)
+    p.set_defaults(func=cmd_map)
     return parser
 
 

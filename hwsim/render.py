@@ -1,11 +1,15 @@
 """Terminal tables (rich) and JSON documents for the CLI's results."""
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hwsim.analytical import MapResult
 from quant.analysis import Summary, op_label
 from quant.pipeline import QuantResult
 
@@ -18,9 +22,9 @@ def _bytes(n: int) -> str:
 
 
 def make_console() -> Console:
-    """stdout console; 140 columns when not a terminal so piped tables do not wrap."""
+    """stdout console; 160 columns when not a terminal so piped tables do not wrap."""
     probe = Console()
-    return probe if probe.is_terminal else Console(width=140)
+    return probe if probe.is_terminal else Console(width=160)
 
 
 def summary_table(summary: Summary, console: Console | None = None) -> None:
@@ -89,3 +93,60 @@ def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Co
         console.print(result.note, style="yellow", highlight=False)
     console.print(f"calibrated on {result.calibration_images} images; wrote {out}" + (f" and {qdq}" if qdq else ""),
                   highlight=False)
+
+
+MAP_CSV_FIELDS = ("name", "op", "unit", "m", "k", "n", "groups", "folds", "macs", "compute_cycles", "stall_cycles",
+                  "total_cycles", "utilization", "mapping_efficiency", "sram_read_bytes", "sram_write_bytes",
+                  "dram_read_bytes", "dram_write_bytes", "footprint_bytes")
+
+
+def map_csv(result: MapResult) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MAP_CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for layer in result.layers:
+        writer.writerow(layer.to_dict())
+    return buf.getvalue()
+
+
+def map_table(result: MapResult, console: Console | None = None, note: str = "") -> None:
+    console = console or make_console()
+    cfg = result.config
+    title = (f"{result.model} on {cfg.array} {cfg.dataflow.value.upper()} array ({cfg.name}), batch {result.batch}, "
+             f"{result.engine} engine, {result.timing} timing; latency in µs")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("layer", "op", "M", "K", "N", "folds", "compute", "stall", "total cyc", "util",
+                "SRAM rd", "SRAM wr", "DRAM rd", "DRAM wr", "latency"):
+        t.add_column(col, justify="left" if col in ("layer", "op") else "right", no_wrap=True)
+    mhz = cfg.clock_mhz
+    for r in result.layers:
+        gemm = r.unit == "array"
+        dims = (f"{r.m:,}", f"{r.k:,}", f"{r.n:,}" + (f"x{r.groups}" if r.groups > 1 else "")) if gemm else ("", "", "")
+        t.add_row(r.name, r.op, *dims, f"{r.folds:,}" if gemm else "vector", f"{r.compute_cycles:,}",
+                  f"{r.stall_cycles:,}", f"{r.total_cycles:,}", f"{100 * r.utilization:.1f}%" if gemm else "",
+                  *(_kib(getattr(r, f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
+                                                  "dram_write_bytes")), _micros(r.total_cycles, mhz))
+    t.add_section()
+    t.add_row("total", "", "", "", "", f"{result.total('folds'):,}", f"{result.total('compute_cycles'):,}",
+              f"{result.total('stall_cycles'):,}", f"{result.total_cycles:,}", f"{100 * result.utilization:.1f}%",
+              *(_kib(result.total(f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
+                                                "dram_write_bytes")), _micros(result.total_cycles, mhz))
+    console.print(t)
+    peak = max((r.footprint_bytes for r in result.layers), default=0)
+    console.print(f"{result.total('macs'):,} MACs in {result.total_cycles:,} cycles = {1e6 * result.latency_s:,.1f} µs "
+                  f"at {mhz:g} MHz ({1 / result.latency_s:,.0f} inferences/s at batch {result.batch}); "
+                  f"array utilization {100 * result.utilization:.1f} %\npeak on-chip footprint {_bytes(peak)} of "
+                  f"{_bytes(sum(cfg.sram_bytes(b) for b in ('ifmap', 'filter', 'ofmap')))} SRAM; "
+                  f"DRAM link {cfg.dram_bytes_per_cycle:g} B/cycle", highlight=False)
+    if note:
+        console.print(note, highlight=False)
+
+
+def _kib(n: int) -> str:
+    if n < 1024:
+        return f"{n}B"
+    return f"{n / 2**20:,.1f}M" if n >= 10 * 2**20 else f"{n / 1024:,.1f}K"
+
+
+def _micros(cycles: int, mhz: float) -> str:
+    return f"{cycles / mhz:,.1f}"

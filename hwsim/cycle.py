@@ -1,0 +1,322 @@
+"""The cycle-accurate engine: a register-level model of the R x C PE grid.
+
+Every simulated cycle, operands advance one PE (right along rows, down along
+columns), each PE multiply-accumulates, and results leave the bottom edge;
+numpy vectorizes each cycle over the PE grid and over `replicas` (identical
+arrays running different images in lockstep). Nothing here uses the closed
+form of hwsim.timing: the cycle count is the cycle the last result is seen at
+the bottom edge, plus one. Tests hold it equal to the formula.
+
+The controller (which operand enters which edge at which cycle) is the fold
+schedule of hwsim.mapping: folds issue every P = max(T, R) cycles.
+
+  OS  PE (i, j) accumulates A[i, t] * B[t, j]; an operand tagged `first`
+      restarts the accumulator, one tagged `last` copies it into the PE's
+      second (done) register. One cycle after the bottom PE of column j
+      finishes, the column's done registers load in parallel into a drain
+      chain that shifts one row down per cycle out of the bottom edge.
+  WS/IS  a stationary tile S is shifted down a per-column load chain (R
+      cycles, bottom row first) and captured into shadow registers; the
+      first streamed operand of a fold swaps shadow -> active as it passes
+      each PE. Streamed X[t, i] moves right, partial sums move down:
+      out[t, j] = sum_i X[t, i] * S[i, j] leaves the bottom PE's register.
+      WS: S = weight tile, X = im2col rows.  IS: S = im2col tile (transposed),
+      X = weight rows. Partial sums of K folds add up in the ofmap buffer.
+
+Requantization runs on the drain path with quant's fixed-point code, so a
+layer's int8 output is bit-identical to quant.int_exec.run_int. Accumulator
+overflow (the layer's final int sums against `acc_bits`) raises
+OverflowDetected naming the layer and channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.analytical import MapResult, gemm_layer, vector_layer
+from hwsim.config import AcceleratorConfig, Dataflow
+from hwsim.mapping import GEMM_OPS, FoldPlan, Gemm, gemm_of, plan
+from quant.errors import ConfigError, IRError
+from quant.fixedpoint import IntType
+from quant.int_exec import INT_KERNELS, apply_requant, check_accumulator
+from quant.ir import Graph, Node, Op
+from quant.kernels import im2col
+
+EMPTY = -1
+
+
+@dataclass(frozen=True)
+class GemmRun:
+    out: np.ndarray  # (replicas, groups, M, N) int64
+    cycles: int  # cycles until the last result left the array
+    results: int  # results that left the bottom edge
+    macs: int  # useful multiply-accumulates performed
+
+
+def _shift_right(reg: np.ndarray, edge: np.ndarray) -> None:
+    """reg[..., i, j] <- reg[..., i, j-1]; column 0 <- edge (in place)."""
+    reg[..., 1:] = reg[..., :-1]
+    reg[..., 0] = edge
+
+
+def _shift_down(reg: np.ndarray, edge: np.ndarray) -> None:
+    reg[..., 1:, :] = reg[..., :-1, :]
+    reg[..., 0, :] = edge
+
+
+def simulate_gemm(a: np.ndarray, b: np.ndarray, fold_plan: FoldPlan) -> GemmRun:
+    """a (replicas, G, M, K), b (G, K, N) or (replicas, G, K, N): integer operands."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if b.ndim == 3:
+        b = np.broadcast_to(b, (a.shape[0], *b.shape))
+    g = fold_plan.gemm
+    if a.shape[1:] != (g.groups, g.m, g.k) or b.shape[1:] != (g.groups, g.k, g.n):
+        raise IRError(f"GEMM operands {a.shape[1:]} @ {b.shape[1:]} do not match the plan {g}")
+    if fold_plan.dataflow is Dataflow.OS:
+        return _simulate_os(a, b, fold_plan)
+    return _simulate_stationary(a, b, fold_plan)
+
+
+def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
+    reps, R, C, T = a.shape[0], p.rows, p.cols, p.stream
+    tiles = p.tiles()
+    period = max(T, R)
+    horizon = (len(tiles) - 1) * period + T + R + C  # last operand enters well before this
+    # controller: skewed edge streams. Row i gets A_f[i, t] at cycle f*P + t + i, column j gets B_f[t, j] at f*P + t + j
+    a_edge = np.zeros((horizon, reps, R), np.int64)
+    b_edge = np.zeros((horizon, reps, C), np.int64)
+    tag_edge = np.full((horizon, R), EMPTY, np.int64)  # fold id travelling with A
+    first_edge = np.zeros((horizon, R), bool)
+    last_edge = np.zeros((horizon, R), bool)
+    t_idx = np.arange(T)
+    for f, (grp, r0, rs, c0, cs) in enumerate(tiles):
+        start = f * period
+        cyc = start + t_idx[:, None] + np.arange(rs)[None, :]  # (T, rs)
+        a_edge[cyc, :, np.arange(rs)[None, :]] = a[:, grp, r0:r0 + rs, :].transpose(2, 1, 0)
+        # every row carries the fold's tags (rows past rs multiply zeros), so every PE hands in a result
+        cyc_all = start + t_idx[:, None] + np.arange(R)[None, :]
+        tag_edge[cyc_all, np.arange(R)[None, :]] = f
+        first_edge[cyc_all[0], np.arange(R)] = True
+        last_edge[cyc_all[-1], np.arange(R)] = True
+        cyc_b = start + t_idx[:, None] + np.arange(cs)[None, :]
+        b_edge[cyc_b, :, np.arange(cs)[None, :]] = b[:, grp, :, c0:c0 + cs].transpose(1, 2, 0)
+
+    a_reg = np.zeros((reps, R, C), np.int64)
+    b_reg = np.zeros((reps, R, C), np.int64)
+    tag = np.full((R, C), EMPTY, np.int64)
+    first = np.zeros((R, C), bool)
+    last = np.zeros((R, C), bool)
+    acc = np.zeros((reps, R, C), np.int64)
+    done = np.zeros((reps, R, C), np.int64)
+    done_tag = np.full((R, C), EMPTY, np.int64)
+    drain = np.zeros((reps, R, C), np.int64)
+    drain_tag = np.full((R, C), EMPTY, np.int64)  # fold * R + row of the value in the drain chain
+    bottom_last = np.zeros(C, bool)
+    rows = np.arange(R)[:, None]
+    out_vals, out_tags, out_cols, last_seen = [], [], [], -1
+    t, pending = 0, len(tiles) * R * C
+    while pending > 0:
+        seen = drain_tag[R - 1] >= 0  # the bottom of each drain chain during this cycle
+        if seen.any():
+            cols = np.flatnonzero(seen)
+            out_vals.append(drain[:, R - 1, cols])
+            out_tags.append(drain_tag[R - 1, cols])
+            out_cols.append(cols)
+            pending -= cols.size
+            last_seen = t
+        live = t < horizon
+        _shift_right(a_reg, a_edge[t] if live else 0)
+        _shift_down(b_reg, b_edge[t] if live else 0)
+        _shift_right(tag, tag_edge[t] if live else EMPTY)
+        _shift_right(first, first_edge[t] if live else False)
+        _shift_right(last, last_edge[t] if live else False)
+        valid = tag >= 0
+        acc = np.where(valid, np.where(first, 0, acc) + a_reg * b_reg, acc)
+        # drain chain: columns whose bottom PE finished last cycle load their done registers, others shift
+        load = bottom_last
+        _shift_down(drain, 0)
+        _shift_down(drain_tag, EMPTY)
+        if load.any():
+            drain[:, :, load] = done[:, :, load]
+            drain_tag[:, load] = np.where(done_tag[:, load] >= 0, done_tag[:, load] * R + rows, EMPTY)
+        done = np.where(last, acc, done)
+        done_tag = np.where(last, tag, done_tag)
+        bottom_last = last[R - 1].copy()
+        t += 1
+        if t > horizon + 2 * R + C + 2:
+            raise RuntimeError("OS array did not drain: controller and array disagree")
+
+    out = np.zeros((reps, p.gemm.groups, p.gemm.m, p.gemm.n), np.int64)
+    vals, tags, cols = np.concatenate(out_vals, axis=1), np.concatenate(out_tags), np.concatenate(out_cols)
+    tile_arr = np.array(tiles)
+    f, i = tags // R, tags % R
+    grp, r0, rs, c0, cs = tile_arr[f].T
+    keep = (i < rs) & (cols < cs)
+    out[:, grp[keep], r0[keep] + i[keep], c0[keep] + cols[keep]] = vals[:, keep]
+    return GemmRun(out=out, cycles=last_seen + 1, results=int(keep.sum()), macs=p.gemm.macs)
+
+
+def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
+    reps, R, C, T = a.shape[0], p.rows, p.cols, p.stream
+    tiles = p.tiles()
+    period = max(T, R)
+    ws = p.dataflow is Dataflow.WS
+    horizon = R + (len(tiles) - 1) * period + T + R + C
+    load_edge = np.zeros((horizon, reps, C), np.int64)  # stationary values entering the top load chain
+    capture = np.zeros((horizon, C), bool)  # column captures its load chain into the shadow registers
+    x_edge = np.zeros((horizon, reps, R), np.int64)
+    tag_edge = np.full((horizon, R), EMPTY, np.int64)  # fold * T + t travelling with X
+    first_edge = np.zeros((horizon, R), bool)
+    t_idx = np.arange(T)
+    for f, (grp, r0, rs, c0, cs) in enumerate(tiles):
+        start = R + f * period
+        if ws:  # S[i, j] = B[r0+i, c0+j]; X[t, i] = A[t, r0+i]
+            s_tile = b[:, grp, r0:r0 + rs, c0:c0 + cs]
+            x = a[:, grp, :, r0:r0 + rs]
+        else:  # S[i, j] = A[c0+j, r0+i]; X[t, i] = B[r0+i, t]
+            s_tile = a[:, grp, c0:c0 + cs, r0:r0 + rs].transpose(0, 2, 1)
+            x = b[:, grp, r0:r0 + rs, :].transpose(0, 2, 1)
+        s_full = np.zeros((reps, R, cs), np.int64)
+        s_full[:, :rs] = s_tile
+        # column j: row R-1-c enters the top at cycle start - R + j + c; captured at the end of start + j - 1
+        c_idx = np.arange(R)
+        cyc = start - R + np.arange(cs)[None, :] + c_idx[:, None]  # (R, cs)
+        load_edge[cyc, :, np.arange(cs)[None, :]] = s_full[:, R - 1 - c_idx, :].transpose(1, 2, 0)
+        capture[start + np.arange(cs) - 1, np.arange(cs)] = True
+        cyc_x = start + t_idx[:, None] + np.arange(rs)[None, :]  # row i gets X[t, i] at start + t + i
+        x_edge[cyc_x, :, np.arange(rs)[None, :]] = x.transpose(1, 2, 0)
+        # every row carries the tag, even rows past rs (zeros), so the fold's psums flow
+        cyc_all = start + t_idx[:, None] + np.arange(R)[None, :]
+        tag_edge[cyc_all, np.arange(R)[None, :]] = f * T + t_idx[:, None]
+        first_edge[cyc_all[0], np.arange(R)] = True
+
+    load = np.zeros((reps, R, C), np.int64)
+    shadow = np.zeros((reps, R, C), np.int64)
+    active = np.zeros((reps, R, C), np.int64)
+    x_reg = np.zeros((reps, R, C), np.int64)
+    tag = np.full((R, C), EMPTY, np.int64)
+    first = np.zeros((R, C), bool)
+    psum = np.zeros((reps, R, C), np.int64)
+    psum_tag = np.full((R, C), EMPTY, np.int64)
+    out_vals, out_tags, out_cols, last_seen = [], [], [], -1
+    t, pending = 0, len(tiles) * T * C
+    while pending > 0:
+        seen = psum_tag[R - 1] >= 0
+        if seen.any():
+            cols = np.flatnonzero(seen)
+            out_vals.append(psum[:, R - 1, cols])
+            out_tags.append(psum_tag[R - 1, cols])
+            out_cols.append(cols)
+            pending -= cols.size
+            last_seen = t
+        live = t < horizon
+        _shift_right(x_reg, x_edge[t] if live else 0)
+        _shift_right(tag, tag_edge[t] if live else EMPTY)
+        _shift_right(first, first_edge[t] if live else False)
+        active = np.where(first, shadow, active)
+        above = np.empty_like(psum)
+        above[:, 0] = 0
+        above[:, 1:] = psum[:, :-1]
+        above_tag = np.empty_like(psum_tag)
+        above_tag[0] = tag[0]
+        above_tag[1:] = psum_tag[:-1]
+        psum = above + x_reg * active
+        psum_tag = np.where(tag >= 0, above_tag, EMPTY)
+        _shift_down(load, load_edge[t] if live else 0)
+        if live and capture[t].any():
+            shadow[:, :, capture[t]] = load[:, :, capture[t]]
+        t += 1
+        if t > horizon + R + C + 2:
+            raise RuntimeError("stationary array did not drain: controller and array disagree")
+
+    g = p.gemm
+    out = np.zeros((reps, g.groups, g.m, g.n), np.int64)
+    vals, tags, cols = np.concatenate(out_vals, axis=1), np.concatenate(out_tags), np.concatenate(out_cols)
+    tile_arr = np.array(tiles)
+    f, ti = tags // T, tags % T
+    grp, r0, rs, c0, cs = tile_arr[f].T
+    keep = cols < cs
+    if ws:  # out[t = m, j] -> C[m, c0 + j]
+        idx = (grp[keep], ti[keep], c0[keep] + cols[keep])
+    else:  # out[t = n, j] -> C[c0 + j, n]
+        idx = (grp[keep], c0[keep] + cols[keep], ti[keep])
+    for r in range(reps):  # partial sums of the K folds accumulate in the ofmap buffer
+        np.add.at(out[r], idx, vals[r, keep])
+    return GemmRun(out=out, cycles=last_seen + 1, results=int(keep.sum()), macs=g.macs)
+
+
+# ---- layers on the array ---------------------------------------------------------------------------
+
+def gemm_operands(node: Node, x: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, Gemm]:
+    """int8 input (images, ...) -> A (replicas, G, M, K), B (G, K, N) of the layer; images = replicas * batch."""
+    q = node.quant
+    gemm = gemm_of(node, batch)
+    reps = x.shape[0] // batch
+    if node.op is Op.CONV:
+        cols = im2col(x, node.attrs, q.in_zero_points[0])  # (images, G, P, Kg), padding = input zero point
+        p = cols.shape[2]
+        a = cols.reshape(reps, batch, gemm.groups, p, gemm.k).transpose(0, 2, 1, 3, 4)
+        a = a.reshape(reps, gemm.groups, batch * p, gemm.k)
+    else:
+        a = x.reshape(reps, 1, batch, gemm.k)
+    w = q.weight.reshape(gemm.groups, gemm.n, gemm.k).transpose(0, 2, 1)
+    return a, w, gemm
+
+
+def gemm_result(node: Node, out: np.ndarray, batch: int) -> np.ndarray:
+    """(replicas, G, M, N) -> the layer's (images, C_out, ...) accumulator layout."""
+    reps, groups, _, n = out.shape
+    if node.op is Op.DENSE:
+        return out.reshape(reps * batch, n)
+    oh, ow = node.out_shape[2:]
+    acc = out.reshape(reps, groups, batch, oh * ow, n).transpose(0, 2, 1, 4, 3)
+    return acc.reshape(reps * batch, groups * n, oh, ow)
+
+
+@dataclass(frozen=True)
+class CycleRun:
+    result: MapResult
+    output: np.ndarray  # the graph output, int8
+    tensors: dict[str, np.ndarray]  # every int8 tensor
+    simulated_cycles: int  # array cycles actually stepped (all GEMM layers)
+    acc_type: IntType  # the accumulator the run was checked against
+
+
+def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int = 1) -> CycleRun:
+    """Run a quantized graph with every Conv/Dense on the simulated PE grid.
+
+    x_q holds replicas * batch int8 images; each group of `batch` images is one
+    array run (they share M), and replicas run in lockstep on identical arrays."""
+    if not qgraph.is_quantized:
+        raise IRError(f"graph {qgraph.name!r} is not quantized; the cycle engine executes int8 models")
+    x_q = np.asarray(x_q)
+    if batch < 1 or x_q.shape[0] % batch:
+        raise ConfigError(f"{x_q.shape[0]} images do not split into runs of batch {batch}")
+    acc_type = IntType(cfg.acc_bits)
+    tensors = {qgraph.input_name: x_q}
+    layers, stepped = [], 0
+    for node in qgraph.nodes:
+        inputs = [tensors[t] for t in node.inputs]
+        if node.op in GEMM_OPS:
+            a, w, gemm = gemm_operands(node, inputs[0], batch)
+            fold_plan = plan(gemm, cfg)
+            run = simulate_gemm(a, w, fold_plan)
+            acc = gemm_result(node, run.out, batch) + _bias_shape(node)
+            check_accumulator(node, acc, acc_type)
+            tensors[node.output] = apply_requant(acc, node.quant.requant).astype(np.int8)
+            layers.append(gemm_layer(node, fold_plan, run.cycles, cfg, batch))
+            stepped += run.cycles
+        else:
+            tensors[node.output] = INT_KERNELS[node.op].run(node, inputs, acc_type)
+            layers.append(vector_layer(node, qgraph, cfg, batch))
+    result = MapResult(model=qgraph.name, config=cfg, batch=batch, engine="cycle", timing="hwsim",
+                       layers=tuple(layers))
+    return CycleRun(result=result, output=tensors[qgraph.output], tensors=tensors, simulated_cycles=stepped,
+                    acc_type=acc_type)
+
+
+def _bias_shape(node: Node) -> np.ndarray:
+    bias = node.quant.acc_bias.astype(np.int64)
+    return bias if node.op is Op.DENSE else bias.reshape(1, -1, 1, 1)
