@@ -1,0 +1,100 @@
+"""The cycle-accurate engine: bit-exact with quant's integer executor and cycle-exact with the
+analytical engine, on random GEMMs, random conv/FC layers, and LeNet-5 end to end."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.analytical import map_graph
+from hwsim.config import PRESETS, AcceleratorConfig, Dataflow, override
+from hwsim.cycle import run_cycle, simulate_gemm
+from hwsim.mapping import Gemm, plan
+from hwsim.timing import compute_cycles
+from quant.calibrate import collect_ranges
+from quant.data import Preprocess
+from quant.errors import OverflowDetected
+from quant.int_exec import quantize_input, run_int
+from quant.onnx_import import load_onnx
+from quant.quantize import quantize
+from tests.helpers import chain_model
+
+DATAFLOWS = st.sampled_from(list(Dataflow))
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40), g=st.integers(1, 3),
+       r=st.integers(1, 9), c=st.integers(1, 9), reps=st.integers(1, 3), df=DATAFLOWS, seed=st.integers(0, 2**16))
+def test_random_gemms_are_exact_in_values_and_cycles(m, k, n, g, r, c, reps, df, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (reps, g, m, k))
+    b = rng.integers(-128, 128, (g, k, n))
+    p = plan(Gemm(m, k, n, g), AcceleratorConfig(rows=r, cols=c, dataflow=df))
+    run = simulate_gemm(a, b, p)
+    np.testing.assert_array_equal(run.out, np.einsum("rgmk,gkn->rgmn", a, b))
+    assert run.cycles == compute_cycles(p)
+    # OS: every output leaves the array once; WS/IS: one partial sum per K fold, summed in the ofmap buffer
+    assert run.results == g * m * n * (1 if df is Dataflow.OS else p.row_folds)
+
+
+def _random_model(tmp_path, rng, c_in, c_out, hw, kernel, stride, pad, depthwise):
+    c_out = c_in if depthwise else c_out
+    groups = c_in if depthwise else 1
+    oh = (hw + 2 * pad - kernel) // stride + 1
+    layers = [("Conv", {"w": rng.normal(0, 0.5, (c_out, c_in // groups, kernel, kernel)).astype(np.float32),
+                        "b": rng.normal(0, 0.1, c_out).astype(np.float32)},
+               {"strides": [stride, stride], "pads": [pad] * 4, "group": groups}),
+              ("Relu", {}, {}), ("Flatten", {}, {}),
+              ("Gemm", {"b": rng.normal(0, 0.3, (5, c_out * oh * oh)).astype(np.float32),
+                        "c": rng.normal(0, 0.1, 5).astype(np.float32)}, {"transB": 1})]
+    graph = load_onnx(chain_model(tmp_path / "m.onnx", (1, c_in, hw, hw), layers))
+    calib = rng.normal(0, 1, (16, c_in, hw, hw)).astype(np.float32)
+    return quantize(graph, collect_ranges(graph, calib)), calib
+
+
+@pytest.mark.filterwarnings("ignore::quant.onnx_ops.ShapeWarning")  # strided random shapes may drop rows
+@settings(max_examples=25, deadline=None)
+@given(c_in=st.integers(1, 4), c_out=st.integers(1, 6), hw=st.integers(3, 9), kernel=st.integers(1, 3),
+       stride=st.integers(1, 2), pad=st.integers(0, 1), depthwise=st.booleans(), r=st.integers(1, 6),
+       c=st.integers(1, 6), df=DATAFLOWS, batch=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_random_conv_fc_layers_match_the_integer_executor(tmp_path_factory, c_in, c_out, hw, kernel, stride, pad,
+                                                          depthwise, r, c, df, batch, seed):
+    rng = np.random.default_rng(seed)
+    qgraph, calib = _random_model(tmp_path_factory.mktemp("m"), rng, c_in, c_out, hw, kernel, stride, pad, depthwise)
+    x_q = quantize_input(calib[:2 * batch], qgraph.input_quant)
+    cfg = AcceleratorConfig(rows=r, cols=c, dataflow=df)
+    run = run_cycle(qgraph, x_q, cfg, batch=batch)
+    ref = run_int(qgraph, x_q, intermediate=True)
+    for name, tensor in run.tensors.items():
+        np.testing.assert_array_equal(tensor, ref[name], err_msg=name)
+    analytical = map_graph(qgraph, cfg, batch=batch)
+    assert [lr.compute_cycles for lr in run.result.layers] == [lr.compute_cycles for lr in analytical.layers]
+    assert run.result.to_dict() == analytical.to_dict() | {"engine": "cycle"}
+
+
+@pytest.mark.parametrize("df", list(Dataflow))
+def test_lenet_end_to_end_100_images(lenet_q, fashion_test, df):
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:100]), lenet_q.input_quant)
+    cfg = override(PRESETS["edge8"], dataflow=df)
+    run = run_cycle(lenet_q, x_q, cfg)
+    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))  # identical logits on all 100 images
+    analytical = map_graph(lenet_q, cfg)
+    for sim, ana in zip(run.result.layers, analytical.layers, strict=True):
+        assert (sim.name, sim.compute_cycles, sim.total_cycles) == (ana.name, ana.compute_cycles, ana.total_cycles)
+    assert run.simulated_cycles == sum(lr.compute_cycles for lr in analytical.layers if lr.unit == "array")
+
+
+def test_lenet_batch_4_shares_the_array(lenet_q, fashion_test):
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:8]), lenet_q.input_quant)
+    cfg = AcceleratorConfig(rows=8, cols=4, dataflow=Dataflow.WS)
+    run = run_cycle(lenet_q, x_q, cfg, batch=4)  # 2 runs of 4 images, M = 4 x pixels
+    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))
+    assert run.result.total_cycles == map_graph(lenet_q, cfg, batch=4).total_cycles
+
+
+def test_accumulator_overflow_names_layer_and_channel(lenet_q, fashion_test):
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:2]), lenet_q.input_quant)
+    with pytest.raises(OverflowDetected, match=r"node 'node_conv2d.*': int18 accumulator overflow at output channel \d"):
+        run_cycle(lenet_q, x_q, AcceleratorConfig(acc_bits=18))
