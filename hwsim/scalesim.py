@@ -150,6 +150,7 @@ def run(python: str | Path, graph: Graph, cfg: AcceleratorConfig, folder: Path,
     proc = subprocess.run([str(python), "-c", DRIVER, str(cfg_path), str(topo_path), str(layout_path),
                            str(folder / "out")], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ConfigError(f"SCALE-Sim failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        raise ConfigError(f"SCALE-Sim failed: {last}")
     channels = {n.name: n.in_shape[1] for n in graph.nodes if n.op is Op.CONV}
     return read_compute_report(folder / "out" / RUN_NAME / "COMPUTE_REPORT.csv", rows, channels), skipped

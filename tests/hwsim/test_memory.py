@@ -7,9 +7,9 @@ from hwsim.memory import CHANNEL_PARAM_BYTES, PSUM_BYTES, gemm_stall_cycles, gem
 from quant.errors import ConfigError
 
 
-def traffic(df=Dataflow.OS, gemm=Gemm(100, 150, 16), **cfg):
+def traffic(df=Dataflow.OS, **cfg):
     c = AcceleratorConfig(rows=8, cols=8, dataflow=df, **cfg)
-    return gemm_traffic("conv", plan(gemm, c), 6 * 14 * 14, 150 * 16, 16 * 100, c), c
+    return gemm_traffic("conv", plan(Gemm(100, 150, 16), c), 6 * 14 * 14, 150 * 16, 16 * 100, c), c
 
 
 def test_everything_fits_means_each_byte_crosses_dram_once():
