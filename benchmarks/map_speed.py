@@ -75,13 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-scalesim", action="store_true")
     p.add_argument("--zoo-dir", default=str(Path(tempfile.gettempdir()) / "hwsim-zoo"))
     p.add_argument("--repeats", type=int, default=21)
+    p.add_argument("--models", default="vgg16,resnet50", help="networks for part 1")
+    p.add_argument("--parts", default="1,2", help="which parts to run")
     args = p.parse_args(argv)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}")
 
+    parts = set(args.parts.split(","))
     cfg = override(PRESETS["tpu128"], dataflow="os")
+    if "1" in parts:
+        part1(args, cfg)
+    if "2" in parts:
+        part2()
+    return 0
+
+
+def part1(args: argparse.Namespace, cfg) -> None:
     print(f"\n1. analytical mapping vs SCALE-Sim 3.0, {cfg.array} OS array, conv layers (SCALE-Sim CALC mode)")
     print(f"{'model':10} {'layers':>6} {'hwsim map ms':>13} {'SCALE-Sim s':>12} {'speed-up':>10} {'same cycles':>12}")
-    for name in ("vgg16", "resnet50"):
+    for name in args.models.split(","):
         graph = zoo_graph(name, Path(args.zoo_dir))
         ours_s = median_seconds(lambda g=graph: map_graph(g, cfg, timing_model="scalesim"), args.repeats)
         convs = [n for n in graph.nodes if n.op is Op.CONV]
@@ -96,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:10} {len(convs):6} {1e3 * ours_s:13.2f} {theirs_s:12.1f} {theirs_s / ours_s:10,.0f} {same:>12}")
         sys.stdout.flush()
 
+
+
+def part2() -> None:
     print("\n2. cycle-accurate engine on LeNet-5 (register-level PE grid, one core)")
     print("   (images > 1 run as identical arrays in lockstep; array-cycles/s counts every array's cycles)")
     print(f"{'array':7} {'df':3} {'images':>6} {'cycles/image':>13} {'wall s':>8} {'array-cycles/s':>15} "
@@ -112,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{array:7} {df:3} {images:6} {run.simulated_cycles:13,} {wall:8.3f} "
                   f"{images * run.simulated_cycles / wall:15,.0f} {images * macs / wall:12,.0f}")
             sys.stdout.flush()
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Talk to SCALE-Sim 3.0 (installed separately): write its config, topology and
 layout files for a graph's GEMM layers, run it, read its COMPUTE_REPORT.csv.
 
-SCALE-Sim takes no padding (we give it the padded ifmap), square strides, no
+SCALE-Sim takes no padding (we give it the padded ifmap, cropped to the rows the
+windows read: it rounds output sizes up where ONNX floors), square strides, no
 dilation and no groups except depthwise (a layer whose name contains "DP" is
 split into per-channel layers, whose rows we sum). Dense layers are written as
 1x1 convolutions on a 1x1 ifmap. Layers it cannot express are left out and
@@ -63,14 +64,16 @@ def _row(node: Node) -> TopoRow | None:
     if node.op is not Op.CONV:
         return None
     a = node.attrs
-    c_in, h, w = node.in_shape[1:]
+    c_in = node.in_shape[1]
     depthwise = a.groups > 1 and a.groups == c_in == node.out_shape[1]
     if a.dilation != (1, 1) or a.stride[0] != a.stride[1] or (a.groups > 1 and not depthwise):
         return None
-    top, left, bottom, right = a.pads
-    return TopoRow(node.name, ("DP" if depthwise else "L") + node.name, h + top + bottom, w + left + right,
-                   *a.kernel, 1 if depthwise else c_in, 1 if depthwise else node.out_shape[1], a.stride[0],
-                   depthwise)
+    # the ifmap the windows really read: padded, minus rows/cols a floor-division output drops
+    # (SCALE-Sim rounds its output size up, so it would otherwise compute one row too many)
+    oh, ow = node.out_shape[2:]
+    h_eff, w_eff = (oh - 1) * a.stride[0] + a.kernel[0], (ow - 1) * a.stride[1] + a.kernel[1]
+    return TopoRow(node.name, ("DP" if depthwise else "L") + node.name, h_eff, w_eff, *a.kernel,
+                   1 if depthwise else c_in, 1 if depthwise else node.out_shape[1], a.stride[0], depthwise)
 
 
 def write_inputs(folder: Path, rows: list[TopoRow], cfg: AcceleratorConfig) -> tuple[Path, Path, Path]:

@@ -22,6 +22,7 @@ def test_files_and_depthwise_report(tmp_path):
     assert rows[0].depthwise and rows[0].name.startswith("DP") and rows[0].ifmap_h == 8 and rows[0].channels == 1
     cfg_path, topo_path, layout_path = scalesim.write_inputs(tmp_path / "ss", rows,
                                                              AcceleratorConfig(rows=16, cols=4, dataflow=Dataflow.IS))
+    assert layout_path.read_text().count("\n") == 2  # header + one row per topology row
     text = cfg_path.read_text()
     assert "ArrayHeight: 16" in text and "Dataflow: is" in text and "InterfaceBandwidth: CALC" in text
     assert topo_path.read_text().splitlines()[1].startswith("DPconv0, 8, 8, 3, 3, 1, 1, 1")
@@ -29,3 +30,14 @@ def test_files_and_depthwise_report(tmp_path):
     report.write_text("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles,\n"
                       + "".join(f"{i}, 999, {100 + i}, 0,\n" for i in range(4)))
     assert scalesim.read_compute_report(report, rows, {"conv0": 4}) == {"conv0": 100 + 101 + 102 + 103}
+
+
+def test_rows_dropped_by_floor_division_are_cropped(tmp_path):
+    """7x7/2 on 10x10 padded by 3: ONNX floors to 5 outputs and never reads the last row; SCALE-Sim
+    rounds up, so it is given the 15 rows the windows read, not the 16 padded ones."""
+    w = np.ones((2, 1, 7, 7), np.float32)
+    g = load_onnx(chain_model(tmp_path / "c.onnx", (1, 1, 10, 10),
+                              [("Conv", {"w": w}, {"strides": [2, 2], "pads": [3] * 4})]))
+    row = scalesim.topology(g)[0][0]
+    assert g.nodes[0].out_shape[2:] == (5, 5) and (row.ifmap_h, row.ifmap_w) == (15, 15)
+    assert -(-(row.ifmap_h - 7 + 2) // 2) == 5  # SCALE-Sim's ceil((H - R + S) / S)
