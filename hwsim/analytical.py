@@ -81,6 +81,10 @@ class MapResult:
         return self.total_cycles / (self.config.clock_mhz * 1e6)
 
     @property
+    def peak_footprint_bytes(self) -> int:
+        return max((r.footprint_bytes for r in self.layers), default=0)
+
+    @property
     def utilization(self) -> float:
         return self.total("macs") / (self.config.pes * self.total_cycles) if self.total_cycles else 0.0
 
@@ -91,7 +95,7 @@ class MapResult:
                 "total_stall_cycles": self.total("stall_cycles"), "total_macs": self.total("macs"),
                 "utilization": self.utilization, "latency_s": self.latency_s,
                 "dram_read_bytes": self.total("dram_read_bytes"), "dram_write_bytes": self.total("dram_write_bytes"),
-                "peak_footprint_bytes": max((r.footprint_bytes for r in self.layers), default=0)}
+                "peak_footprint_bytes": self.peak_footprint_bytes}
 
 
 def _bytes_of(shape: tuple[int, ...], batch: int) -> int:

@@ -65,6 +65,26 @@ def _shift_down(reg: np.ndarray, edge: np.ndarray) -> None:
     reg[..., 0, :] = edge
 
 
+class _BottomEdge:
+    """What leaves the bottom row of the array: values, tags and columns per cycle, and the last cycle seen."""
+
+    def __init__(self) -> None:
+        self.vals, self.tags, self.cols, self.last_cycle = [], [], [], -1
+
+    def observe(self, values: np.ndarray, tags: np.ndarray, t: int) -> int:
+        """Record this cycle's valid bottom registers; return how many results left."""
+        cols = np.flatnonzero(tags >= 0)
+        if cols.size:
+            self.vals.append(values[:, cols])
+            self.tags.append(tags[cols])
+            self.cols.append(cols)
+            self.last_cycle = t
+        return cols.size
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.concatenate(self.vals, axis=1), np.concatenate(self.tags), np.concatenate(self.cols)
+
+
 def simulate_gemm(a: np.ndarray, b: np.ndarray, fold_plan: FoldPlan) -> GemmRun:
     """a (replicas, G, M, K), b (G, K, N) or (replicas, G, K, N): integer operands."""
     a = np.asarray(a, dtype=np.int64)
@@ -115,17 +135,10 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     drain_tag = np.full((R, C), EMPTY, np.int64)  # fold * R + row of the value in the drain chain
     bottom_last = np.zeros(C, bool)
     rows = np.arange(R)[:, None]
-    out_vals, out_tags, out_cols, last_seen = [], [], [], -1
+    edge = _BottomEdge()
     t, pending = 0, len(tiles) * R * C
     while pending > 0:
-        seen = drain_tag[R - 1] >= 0  # the bottom of each drain chain during this cycle
-        if seen.any():
-            cols = np.flatnonzero(seen)
-            out_vals.append(drain[:, R - 1, cols])
-            out_tags.append(drain_tag[R - 1, cols])
-            out_cols.append(cols)
-            pending -= cols.size
-            last_seen = t
+        pending -= edge.observe(drain[:, R - 1], drain_tag[R - 1], t)  # the bottom of each drain chain
         live = t < horizon
         _shift_right(a_reg, a_edge[t] if live else 0)
         _shift_down(b_reg, b_edge[t] if live else 0)
@@ -149,13 +162,13 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
             raise RuntimeError("OS array did not drain: controller and array disagree")
 
     out = np.zeros((reps, p.gemm.groups, p.gemm.m, p.gemm.n), np.int64)
-    vals, tags, cols = np.concatenate(out_vals, axis=1), np.concatenate(out_tags), np.concatenate(out_cols)
+    vals, tags, cols = edge.arrays()
     tile_arr = np.array(tiles)
     f, i = tags // R, tags % R
     grp, r0, rs, c0, cs = tile_arr[f].T
     keep = (i < rs) & (cols < cs)
     out[:, grp[keep], r0[keep] + i[keep], c0[keep] + cols[keep]] = vals[:, keep]
-    return GemmRun(out=out, cycles=last_seen + 1, results=int(keep.sum()), macs=p.gemm.macs)
+    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=p.gemm.macs)
 
 
 def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
@@ -200,17 +213,10 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     first = np.zeros((R, C), bool)
     psum = np.zeros((reps, R, C), np.int64)
     psum_tag = np.full((R, C), EMPTY, np.int64)
-    out_vals, out_tags, out_cols, last_seen = [], [], [], -1
+    edge = _BottomEdge()
     t, pending = 0, len(tiles) * T * C
     while pending > 0:
-        seen = psum_tag[R - 1] >= 0
-        if seen.any():
-            cols = np.flatnonzero(seen)
-            out_vals.append(psum[:, R - 1, cols])
-            out_tags.append(psum_tag[R - 1, cols])
-            out_cols.append(cols)
-            pending -= cols.size
-            last_seen = t
+        pending -= edge.observe(psum[:, R - 1], psum_tag[R - 1], t)
         live = t < horizon
         _shift_right(x_reg, x_edge[t] if live else 0)
         _shift_right(tag, tag_edge[t] if live else EMPTY)
@@ -233,7 +239,7 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
 
     g = p.gemm
     out = np.zeros((reps, g.groups, g.m, g.n), np.int64)
-    vals, tags, cols = np.concatenate(out_vals, axis=1), np.concatenate(out_tags), np.concatenate(out_cols)
+    vals, tags, cols = edge.arrays()
     tile_arr = np.array(tiles)
     f, ti = tags // T, tags % T
     grp, r0, rs, c0, cs = tile_arr[f].T
@@ -244,7 +250,7 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
         idx = (grp[keep], c0[keep] + cols[keep], ti[keep])
     for r in range(reps):  # partial sums of the K folds accumulate in the ofmap buffer
         np.add.at(out[r], idx, vals[r, keep])
-    return GemmRun(out=out, cycles=last_seen + 1, results=int(keep.sum()), macs=g.macs)
+    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=g.macs)
 
 
 # ---- layers on the array ---------------------------------------------------------------------------

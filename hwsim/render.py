@@ -132,7 +132,7 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
               *(_kib(result.total(f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                                                 "dram_write_bytes")), _micros(result.total_cycles, mhz))
     console.print(t)
-    peak = max((r.footprint_bytes for r in result.layers), default=0)
+    peak = result.peak_footprint_bytes
     console.print(f"{result.total('macs'):,} MACs in {result.total_cycles:,} cycles = {1e6 * result.latency_s:,.1f} µs "
                   f"at {mhz:g} MHz ({1 / result.latency_s:,.0f} inferences/s at batch {result.batch}); "
                   f"array utilization {100 * result.utilization:.1f} %\npeak on-chip footprint {_bytes(peak)} of "
