@@ -52,6 +52,7 @@ class GemmRun:
     cycles: int  # cycles until the last result left the array
     results: int  # results that left the bottom edge
     macs: int  # useful multiply-accumulates performed
+    out_cycle: np.ndarray  # (G, M, N): the cycle each output (its last partial sum) left the array
 
 
 def _shift_right(reg: np.ndarray, edge: np.ndarray) -> None:
@@ -69,7 +70,7 @@ class _BottomEdge:
     """What leaves the bottom row of the array: values, tags and columns per cycle, and the last cycle seen."""
 
     def __init__(self) -> None:
-        self.vals, self.tags, self.cols, self.last_cycle = [], [], [], -1
+        self.vals, self.tags, self.cols, self.cycles, self.last_cycle = [], [], [], [], -1
 
     def observe(self, values: np.ndarray, tags: np.ndarray, t: int) -> int:
         """Record this cycle's valid bottom registers; return how many results left."""
@@ -78,11 +79,13 @@ class _BottomEdge:
             self.vals.append(values[:, cols])
             self.tags.append(tags[cols])
             self.cols.append(cols)
+            self.cycles.append(np.full(cols.size, t))
             self.last_cycle = t
         return cols.size
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return np.concatenate(self.vals, axis=1), np.concatenate(self.tags), np.concatenate(self.cols)
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate(self.vals, axis=1), np.concatenate(self.tags), np.concatenate(self.cols),
+                np.concatenate(self.cycles))
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, fold_plan: FoldPlan) -> GemmRun:
@@ -162,13 +165,17 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
             raise RuntimeError("OS array did not drain: controller and array disagree")
 
     out = np.zeros((reps, p.gemm.groups, p.gemm.m, p.gemm.n), np.int64)
-    vals, tags, cols = edge.arrays()
+    out_cycle = np.zeros((p.gemm.groups, p.gemm.m, p.gemm.n), np.int64)
+    vals, tags, cols, cycles = edge.arrays()
     tile_arr = np.array(tiles)
     f, i = tags // R, tags % R
     grp, r0, rs, c0, cs = tile_arr[f].T
     keep = (i < rs) & (cols < cs)
-    out[:, grp[keep], r0[keep] + i[keep], c0[keep] + cols[keep]] = vals[:, keep]
-    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=p.gemm.macs)
+    idx = (grp[keep], r0[keep] + i[keep], c0[keep] + cols[keep])
+    out[(slice(None), *idx)] = vals[:, keep]
+    out_cycle[idx] = cycles[keep]
+    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=p.gemm.macs,
+                   out_cycle=out_cycle)
 
 
 def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
@@ -239,7 +246,8 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
 
     g = p.gemm
     out = np.zeros((reps, g.groups, g.m, g.n), np.int64)
-    vals, tags, cols = edge.arrays()
+    out_cycle = np.zeros((g.groups, g.m, g.n), np.int64)
+    vals, tags, cols, cycles = edge.arrays()
     tile_arr = np.array(tiles)
     f, ti = tags // T, tags % T
     grp, r0, rs, c0, cs = tile_arr[f].T
@@ -250,7 +258,8 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
         idx = (grp[keep], c0[keep] + cols[keep], ti[keep])
     for r in range(reps):  # partial sums of the K folds accumulate in the ofmap buffer
         np.add.at(out[r], idx, vals[r, keep])
-    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=g.macs)
+    np.maximum.at(out_cycle, idx, cycles[keep])
+    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=g.macs, out_cycle=out_cycle)
 
 
 # ---- layers on the array ---------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""Verilog emission: MyHDL conversion of the array and the tile engine, one file per configuration."""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+from myhdl import ResetSignal, Signal
+
+from quant.errors import ConfigError
+from rtl.array import array_top, row_bits, unsigned
+from rtl.engine import engine_ports, tile_engine
+from rtl.params import ArrayParams, EngineParams
+
+
+def array_ports(params: ArrayParams) -> dict:
+    R, C, D, W = params.rows, params.cols, params.data_bits, params.acc_bits
+    return dict(clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
+                a_vec=unsigned(R * D), b_vec=unsigned(C * D), in_valid=Signal(bool(0)),
+                in_first=Signal(bool(0)), in_last=Signal(bool(0)), out_vec=unsigned(C * W),
+                out_valid=unsigned(C), out_rows=unsigned(C * row_bits(R)))
+
+
+def _convert(inst, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # MyHDL warns about undriven constant signals (the drain chain's top)
+        inst.convert(hdl="Verilog", path=str(out_dir), name=name, testbench=False, timescale="1ns/1ps")
+    return out_dir / f"{name}.v"
+
+
+def write_array(params: ArrayParams, out_dir: Path | str) -> Path:
+    """Write the bare PE array (skew, grid, drain) as <out_dir>/array_<tag>.v; top module array_<tag>."""
+    name = f"array_{params.tag}"
+    return _convert(array_top(**array_ports(params), params=params), Path(out_dir), name)
+
+
+def write_engine(params: EngineParams, out_dir: Path | str) -> Path:
+    """Write the tile engine as <out_dir>/engine_<tag>.v; top module engine_<tag>."""
+    name = f"engine_{params.tag}"
+    return _convert(tile_engine(**engine_ports(params), params=params), Path(out_dir), name)
+
+
+def ensure_writable(out_dir: Path | str) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot create the output folder ({e.strerror})") from None
+    return out

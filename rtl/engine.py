@@ -1,0 +1,340 @@
+"""MyHDL tile engine: runs one layer's GEMM free from preloaded memories, requantizes in the drain path.
+
+Interface (all synchronous to clk, active-high synchronous reset):
+
+  load   ld_valid/ld_ready + ld_sel, ld_addr, ld_data: write one memory word per
+         handshake. ld_sel 0: A word (R lanes, lane i = row i), 1: B word (C lanes),
+         2: channel parameters {shift[8], m0[32], bias[32]} (bias in the low bits).
+         ld_ready is low while the engine runs.
+  config cfg_m/k/n/groups (the GEMM), cfg_row_tiles/col_tiles (ceil(M/R), ceil(N/C)),
+         cfg_zp/qmin/qmax (the output's zero point and clamp). Held steady during a run.
+  run    a `start` pulse; `busy` while running; `done` afterwards; `cycles` counts the
+         edges from the first operand issue to the write of the last result (hwsim's
+         per-layer compute cycles).
+  result out_valid/out_ready + out_data (C int8 lanes) + out_last: after a run the engine
+         streams groups x col_tiles x M words: word (g, ct, m) holds channels
+         g*N + ct*C + j (lane j) of output row m.
+  debug  obs_write: the per-column result-write strobes, for the cycle-exact monitor.
+
+Memory layout (written by the host, rtl.layout): A word (g*row_tiles + rt)*K + t holds
+A[g][rt*R + i, t] in lane i; B word (g*col_tiles + ct)*K + t holds B[g][t, ct*C + j] in
+lane j; lanes past the matrix edge are zero.
+
+Schedule: hwsim's OS fold schedule. Folds run in the order of hwsim.mapping.FoldPlan.tiles
+(group, column tile, row tile innermost), one every P = max(K, R) cycles; fold f issues
+operand t at cycle f*P + t with `first` at t = 0 and `last` at t = K-1.
+"""
+from __future__ import annotations
+
+from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block
+
+from rtl.array import pack, row_bits, signed, systolic_array, unsigned
+from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
+from rtl.requant import requant_unit
+
+
+def _count() -> Signal:
+    return unsigned(COUNT_BITS)
+
+
+@block
+def _memory_read(mem, addr, q, enable):
+    """q = mem[addr] while enable, else 0 (combinational, like a LUT RAM read port)."""
+
+    @always_comb
+    def read():
+        if enable:
+            q.next = mem[addr]
+        else:
+            q.next = 0
+
+    return read
+
+
+@block
+def _lane(word, lo: int, q):
+    hi = lo + len(q)
+
+    @always_comb
+    def comb():
+        q.next = word[hi:lo].signed()
+
+    return comb
+
+
+@block
+def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg_n, bias_mem, m0_mem, shift_mem,
+            zp, qmin, qmax, bank, rd_addr, rd_data, write):
+    """Column j's drain bookkeeping, requant and result bank.
+
+    meta = (mbase, ofs, nin, nb, last) of the fold draining in this column: taken
+    from column j-1 (one cycle ahead on the same schedule) at this column's load."""
+    mbase, ofs, nin, nb, last = meta
+    p_mbase, p_ofs, p_nin, p_nb, p_last = prev_meta
+    step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
+    m = _count()
+    addr = _count()
+    bias = signed(BIAS_BITS)
+    m0 = unsigned(M0_BITS)
+    shift = signed(SHIFT_BITS)
+    q = signed(len(rd_data))
+
+    @always_seq(clk.posedge, reset=rst)
+    def take():
+        if load:
+            mbase.next = p_mbase
+            ofs.next = p_ofs
+            nin.next = p_nin + step
+            nb.next = p_nb + step
+            last.next = p_last
+
+    @always_comb
+    def where():
+        m.next = mbase + row
+        addr.next = ofs + mbase + row
+        if valid and mbase + row < cfg_m and nin < cfg_n:
+            write.next = 1
+        else:
+            write.next = 0
+
+    @always_comb
+    def params():
+        bias.next = bias_mem[nb]
+        m0.next = m0_mem[nb]
+        shift.next = shift_mem[nb]
+
+    @always(clk.posedge)
+    def store():
+        if write:
+            bank[addr].next = q
+
+    @always_comb
+    def read():
+        rd_data.next = bank[rd_addr]
+
+    rq = requant_unit(acc, bias, m0, shift, zp, qmin, qmax, q)
+    return take, where, params, store, read, rq
+
+
+@block
+def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
+                cfg_m, cfg_k, cfg_n, cfg_groups, cfg_row_tiles, cfg_col_tiles, cfg_zp, cfg_qmin, cfg_qmax,
+                start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
+                params: EngineParams):
+    ap = params.array
+    R, C, D, W = ap.rows, ap.cols, ap.data_bits, ap.acc_bits
+    a_mem = [unsigned(R * D) for _ in range(params.a_depth)]
+    b_mem = [unsigned(C * D) for _ in range(params.b_depth)]
+    bias_mem = [signed(BIAS_BITS) for _ in range(params.param_depth)]
+    m0_mem = [unsigned(M0_BITS) for _ in range(params.param_depth)]
+    shift_mem = [signed(SHIFT_BITS) for _ in range(params.param_depth)]
+
+    # ---- load port -------------------------------------------------------------------------
+    running = Signal(bool(0))
+
+    @always_comb
+    def ready():
+        ld_ready.next = not running
+        busy.next = running
+
+    @always(clk.posedge)
+    def load():
+        if ld_valid and not running:
+            if ld_sel == 0:
+                a_mem[ld_addr].next = ld_data[R * D:]
+            elif ld_sel == 1:
+                b_mem[ld_addr].next = ld_data[C * D:]
+            elif ld_sel == 2:
+                bias_mem[ld_addr].next = ld_data[BIAS_BITS:].signed()
+                m0_mem[ld_addr].next = ld_data[BIAS_BITS + M0_BITS:BIAS_BITS]
+                shift_mem[ld_addr].next = ld_data[BIAS_BITS + M0_BITS + SHIFT_BITS:BIAS_BITS + M0_BITS].signed()
+
+    # ---- issue controller ---------------------------------------------------------------------
+    issuing = Signal(bool(0))
+    p = _count()
+    rt, ct, g = _count(), _count(), _count()
+    a_gbase, a_base, b_base = _count(), _count(), _count()
+    period = _count()
+    a_addr, b_addr = _count(), _count()
+    in_valid, in_first, in_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    a_word, b_word = unsigned(R * D), unsigned(C * D)
+
+    @always_comb
+    def issue():
+        if cfg_k > R:
+            period.next = cfg_k
+        else:
+            period.next = R
+        a_addr.next = a_base + p
+        b_addr.next = b_base + p
+        if issuing and p < cfg_k:
+            in_valid.next = 1
+            in_first.next = p == 0
+            in_last.next = p == cfg_k - 1
+        else:
+            in_valid.next = 0
+            in_first.next = 0
+            in_last.next = 0
+
+    insts = [ready, load, issue,
+             _memory_read(a_mem, a_addr, a_word, in_valid), _memory_read(b_mem, b_addr, b_word, in_valid)]
+    a_rows = [signed(D) for _ in range(R)]
+    b_cols = [signed(D) for _ in range(C)]
+    insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
+    insts += [_lane(b_word, j * D, b_cols[j]) for j in range(C)]
+
+    # ---- the array ----------------------------------------------------------------------------
+    accs = [signed(W) for _ in range(C)]
+    valids = [Signal(bool(0)) for _ in range(C)]
+    rows = [unsigned(row_bits(R)) for _ in range(C)]
+    loads: list = []
+    insts.append(systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, accs, valids, rows, ap,
+                                loads=loads))
+
+    # ---- drain bookkeeping for column 0 (the fold order of the issue side) ---------------------
+    d_rt, d_ct, d_g = _count(), _count(), _count()
+    d_mbase, d_ofs, d_nin, d_nb, d_gn = _count(), _count(), _count(), _count(), _count()
+    d_last = Signal(bool(0))
+
+    @always_comb
+    def drain_last():
+        d_last.next = d_rt == cfg_row_tiles - 1 and d_ct == cfg_col_tiles - 1 and d_g == cfg_groups - 1
+
+    metas = [(_count(), _count(), _count(), _count(), Signal(bool(0))) for _ in range(C)]
+    rd_addr = _count()
+    rd_data = [signed(D) for _ in range(C)]
+    writes = [Signal(bool(0)) for _ in range(C)]
+    banks = [[signed(D) for _ in range(params.out_depth)] for _ in range(C)]
+    for j in range(C):
+        prev = (d_mbase, d_ofs, d_nin, d_nb, d_last) if j == 0 else metas[j - 1]
+        insts.append(_column(clk, rst, j, accs[j], valids[j], rows[j], loads[j], prev, metas[j], cfg_m, cfg_n,
+                             bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, banks[j], rd_addr,
+                             rd_data[j], writes[j]))
+    finish = Signal(bool(0))
+    last_meta = metas[C - 1][4]
+    last_valid, last_row = valids[C - 1], rows[C - 1]
+
+    @always_comb
+    def finished():
+        finish.next = last_valid and last_row == 0 and last_meta
+
+    # ---- result stream --------------------------------------------------------------------------
+    streaming = Signal(bool(0))
+    o_m, o_ofs, o_ct, o_g = _count(), _count(), _count(), _count()
+    o_last = Signal(bool(0))
+
+    @always_comb
+    def stream():
+        rd_addr.next = o_ofs + o_m
+        out_valid.next = streaming
+        o_last.next = o_m == cfg_m - 1 and o_ct == cfg_col_tiles - 1 and o_g == cfg_groups - 1
+        out_last.next = streaming and o_m == cfg_m - 1 and o_ct == cfg_col_tiles - 1 and o_g == cfg_groups - 1
+
+    load0 = loads[0]
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        if start and not running:
+            running.next = 1
+            issuing.next = 1
+            done.next = 0
+            streaming.next = 0
+            cycles.next = 0
+            p.next = 0
+            rt.next = 0
+            ct.next = 0
+            g.next = 0
+            a_gbase.next = 0
+            a_base.next = 0
+            b_base.next = 0
+            d_rt.next = 0
+            d_ct.next = 0
+            d_g.next = 0
+            d_mbase.next = 0
+            d_ofs.next = 0
+            d_nin.next = 0
+            d_nb.next = 0
+            d_gn.next = 0
+        elif running:
+            cycles.next = cycles + 1
+            if issuing:
+                if p == period - 1:
+                    p.next = 0
+                    if rt == cfg_row_tiles - 1:
+                        rt.next = 0
+                        b_base.next = b_base + cfg_k
+                        if ct == cfg_col_tiles - 1:
+                            ct.next = 0
+                            if g == cfg_groups - 1:
+                                issuing.next = 0
+                            else:
+                                g.next = g + 1
+                                a_gbase.next = a_base + cfg_k
+                                a_base.next = a_base + cfg_k
+                        else:
+                            ct.next = ct + 1
+                            a_base.next = a_gbase
+                    else:
+                        rt.next = rt + 1
+                        a_base.next = a_base + cfg_k
+                else:
+                    p.next = p + 1
+            if load0:
+                if d_rt == cfg_row_tiles - 1:
+                    d_rt.next = 0
+                    d_mbase.next = 0
+                    d_ofs.next = d_ofs + cfg_m
+                    if d_ct == cfg_col_tiles - 1:
+                        d_ct.next = 0
+                        d_g.next = d_g + 1
+                        d_nin.next = 0
+                        d_gn.next = d_gn + cfg_n
+                        d_nb.next = d_gn + cfg_n
+                    else:
+                        d_ct.next = d_ct + 1
+                        d_nin.next = d_nin + C
+                        d_nb.next = d_nb + C
+                else:
+                    d_rt.next = d_rt + 1
+                    d_mbase.next = d_mbase + R
+            if finish:
+                running.next = 0
+                done.next = 1
+                streaming.next = 1
+                o_m.next = 0
+                o_ofs.next = 0
+                o_ct.next = 0
+                o_g.next = 0
+        elif streaming and out_ready:
+            if o_last:
+                streaming.next = 0
+            if o_m == cfg_m - 1:
+                o_m.next = 0
+                o_ofs.next = o_ofs + cfg_m
+                if o_ct == cfg_col_tiles - 1:
+                    o_ct.next = 0
+                    o_g.next = o_g + 1
+                else:
+                    o_ct.next = o_ct + 1
+            else:
+                o_m.next = o_m + 1
+
+    insts += [drain_last, finished, stream, control, pack(rd_data, out_data), pack(writes, obs_write)]
+    return insts
+
+
+def engine_ports(params: EngineParams) -> dict:
+    """Fresh top-level signals for tile_engine (names become the Verilog port names)."""
+    ap = params.array
+    return dict(
+        clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
+        ld_valid=Signal(bool(0)), ld_ready=Signal(bool(0)), ld_sel=unsigned(2), ld_addr=_count(),
+        ld_data=unsigned(params.load_bits),
+        cfg_m=_count(), cfg_k=_count(), cfg_n=_count(), cfg_groups=_count(), cfg_row_tiles=_count(),
+        cfg_col_tiles=_count(), cfg_zp=signed(ap.data_bits), cfg_qmin=signed(ap.data_bits),
+        cfg_qmax=signed(ap.data_bits),
+        start=Signal(bool(0)), busy=Signal(bool(0)), done=Signal(bool(0)), cycles=unsigned(32),
+        out_valid=Signal(bool(0)), out_ready=Signal(bool(0)), out_data=unsigned(ap.cols * ap.data_bits),
+        out_last=Signal(bool(0)), obs_write=unsigned(ap.cols),
+    )
+

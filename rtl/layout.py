@@ -1,0 +1,135 @@
+"""Host side of the tile engine: one GEMM layer -> memory words and config registers, results -> arrays.
+
+Pure numpy; the cocotb driver and the tests use it, the hardware is documented in rtl.engine.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant.errors import ConfigError
+from rtl.params import BIAS_BITS, M0_BITS, SHIFT_BITS, ArrayParams, EngineParams
+
+
+@dataclass(frozen=True)
+class GemmJob:
+    """One layer for the engine: A (G, M, K) int8, B (G, K, N) int8, per-channel requant (G*N entries)."""
+    name: str
+    a: np.ndarray
+    b: np.ndarray
+    bias: np.ndarray  # int32 per output channel
+    m0: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    qmin: int
+    qmax: int
+
+    @property
+    def groups(self) -> int:
+        return self.a.shape[0]
+
+    @property
+    def m(self) -> int:
+        return self.a.shape[1]
+
+    @property
+    def k(self) -> int:
+        return self.a.shape[2]
+
+    @property
+    def n(self) -> int:
+        return self.b.shape[2]
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the host writes: memory words (Python ints, lane 0 in the low bits) and config registers."""
+    a: list[int]
+    b: list[int]
+    params: list[int]
+    config: dict[str, int]
+    beats: int  # result words the engine streams back
+
+    @property
+    def limit_cycles(self) -> int:
+        """A generous bound on a run: every fold at its period plus fill and drain, doubled."""
+        c = self.config
+        folds = c["cfg_groups"] * c["cfg_row_tiles"] * c["cfg_col_tiles"]
+        return 2 * (folds * (c["cfg_k"] + 512) + 1024)
+
+
+def tiles(job: GemmJob, ap: ArrayParams) -> tuple[int, int]:
+    return math.ceil(job.m / ap.rows), math.ceil(job.n / ap.cols)
+
+
+def needs(job: GemmJob, ap: ArrayParams) -> dict[str, int]:
+    """Memory words the job occupies (a_depth, b_depth, out_depth, param_depth)."""
+    rt, ct = tiles(job, ap)
+    return {"a_depth": job.groups * rt * job.k, "b_depth": job.groups * ct * job.k,
+            "out_depth": job.groups * ct * job.m, "param_depth": job.groups * job.n}
+
+
+def engine_for(jobs: list[GemmJob], ap: ArrayParams) -> EngineParams:
+    """The smallest engine that holds every job (memories sized to the largest layer)."""
+    sizes = [needs(j, ap) for j in jobs]
+    for job in jobs:
+        ap.check_reduction(job.k, job.name)
+    return EngineParams(ap, **{key: max(s[key] for s in sizes) for key in sizes[0]})
+
+
+def _pack(lanes: np.ndarray, bits: int) -> list[int]:
+    """(words, lanes) signed ints -> one int per word, lane 0 in the low bits, two's complement per lane."""
+    mask = (1 << bits) - 1
+    vals = lanes.astype(np.int64) & mask
+    out = []
+    for row in vals.tolist():
+        word = 0
+        for lane, v in enumerate(row):
+            word |= v << (lane * bits)
+        out.append(word)
+    return out
+
+
+def unpack(word: int, lanes: int, bits: int) -> list[int]:
+    mask, half = (1 << bits) - 1, 1 << (bits - 1)
+    vals = [(word >> (lane * bits)) & mask for lane in range(lanes)]
+    return [v - (1 << bits) if v >= half else v for v in vals]
+
+
+def words(job: GemmJob, engine: EngineParams) -> Words:
+    ap = engine.array
+    R, C, D = ap.rows, ap.cols, ap.data_bits
+    rt, ct = tiles(job, ap)
+    for key, value in needs(job, ap).items():
+        if value > getattr(engine, key):
+            raise ConfigError(f"{job.name}: needs {value} words of {key.removesuffix('_depth')} memory; "
+                              f"the engine has {getattr(engine, key)}")
+    g, m, k, n = job.groups, job.m, job.k, job.n
+    a = np.zeros((g, rt * R, k), np.int64)
+    a[:, :m] = job.a
+    a_words = a.reshape(g, rt, R, k).transpose(0, 1, 3, 2).reshape(-1, R)  # word (g, rt, t), lane i
+    b = np.zeros((g, k, ct * C), np.int64)
+    b[:, :, :n] = job.b
+    b_words = b.reshape(g, k, ct, C).transpose(0, 2, 1, 3).reshape(-1, C)  # word (g, ct, t), lane j
+    shift = np.broadcast_to(job.shift, (g * n,)).astype(np.int64)
+    m0 = np.broadcast_to(job.m0, (g * n,)).astype(np.int64)
+    if np.any((m0 < 0) | (m0 >= 1 << 31)) or np.any((shift < -31) | (shift > 62)):
+        raise ConfigError(f"{job.name}: requant multiplier outside the unit's range (m0 in [0, 2^31), shift -31..62)")
+    bias = np.broadcast_to(job.bias, (g * n,)).astype(np.int64)
+    params = [((int(s) & 0xFF) << (BIAS_BITS + M0_BITS)) | (int(mm) << BIAS_BITS) | (int(bb) & 0xFFFFFFFF)
+              for bb, mm, s in zip(bias, m0, shift, strict=True)]
+    assert SHIFT_BITS == 8 and BIAS_BITS == 32
+    config = {"cfg_m": m, "cfg_k": k, "cfg_n": n, "cfg_groups": g, "cfg_row_tiles": rt, "cfg_col_tiles": ct,
+              "cfg_zp": job.zero_point, "cfg_qmin": job.qmin, "cfg_qmax": job.qmax}
+    return Words(a=_pack(a_words, D), b=_pack(b_words, D), params=params, config=config, beats=g * ct * m)
+
+
+def results(beats: list[int], job: GemmJob, ap: ArrayParams) -> np.ndarray:
+    """Streamed result words -> (G, M, N) int8 outputs."""
+    _, ct = tiles(job, ap)
+    g, m, n = job.groups, job.m, job.n
+    lanes = np.array([unpack(w, ap.cols, ap.data_bits) for w in beats], np.int64)
+    out = lanes.reshape(g, ct, m, ap.cols).transpose(0, 2, 1, 3).reshape(g, m, ct * ap.cols)
+    return out[:, :, :n]
