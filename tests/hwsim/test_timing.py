@@ -10,7 +10,7 @@ from hwsim.config import AcceleratorConfig, Dataflow, parse_array
 from hwsim.mapping import GEMM_OPS, Gemm, gemm_of, plan
 from hwsim.timing import compute_cycles, fill_drain_cycles, scalesim_compute_cycles
 
-FULL_COVERAGE = ("lenet", "alexnet")  # OS, WS and IS on at least two array sizes each
+FULL_COVERAGE = ("lenet", "alexnet", "resnet18")  # OS, WS and IS on at least two array sizes each
 GOLDEN = sorted((Path(__file__).resolve().parent.parent / "golden").glob("scalesim_*.json"))
 
 
