@@ -41,9 +41,8 @@ async def _run_model(drv: EngineDriver, job: dict, engine) -> dict:
     from hwsim.cycle import gemm_operands, gemm_result
     from hwsim.mapping import GEMM_OPS
     from quant.int_exec import INT_KERNELS
-    from quant.serialize import load_graph
 
-    graph = load_graph(job["graph"])
+    graph = job["graph"]
     x = job["images"]
     progress = Path(job["progress"]) if job.get("progress") else None
     gemm_nodes = [n for n in graph.nodes if n.op in GEMM_OPS]

@@ -1,0 +1,131 @@
+"""End-to-end RTL check of a quantized CNN: every Conv/Dense GEMM of N images runs through the
+generated tile engine under cocotb (requant in RTL), the rest in quant's integer kernels; the
+logits are compared with quant's integer executor and each layer's RTL cycles with hwsim's."""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.config import AcceleratorConfig, Dataflow
+from hwsim.cycle import gemm_operands
+from hwsim.mapping import GEMM_OPS, gemm_of, plan
+from hwsim.timing import compute_cycles
+from quant.int_exec import run_int
+from quant.ir import Graph
+from rtl.layout import GemmJob, engine_for
+from rtl.params import ArrayParams, EngineParams
+from rtl.simulate import build, run_job
+
+
+@dataclass(frozen=True)
+class LayerCycles:
+    name: str
+    rtl_cycles: tuple[int, ...]  # one per image
+    hwsim_cycles: int
+
+    @property
+    def exact(self) -> bool:
+        return all(c == self.hwsim_cycles for c in self.rtl_cycles)
+
+    def to_dict(self) -> dict:
+        same = len(set(self.rtl_cycles)) == 1
+        return {"name": self.name, "rtl_cycles": self.rtl_cycles[0] if same else list(self.rtl_cycles),
+                "hwsim_cycles": self.hwsim_cycles}
+
+
+@dataclass(frozen=True)
+class RtlSimResult:
+    model: str
+    simulator: str
+    engine: EngineParams
+    images: int
+    source: str  # where the images came from
+    bit_exact: bool  # every logit of every image equals quant's integer executor
+    mismatched_images: int
+    layers: tuple[LayerCycles, ...]
+    wall_s: float  # the simulation itself, build excluded
+    build_s: float
+    driven_cycles: int  # cycles stepped from Python (loads, result reads)
+    free_cycles: int  # cycles the engine ran on its own (layer runs)
+
+    @property
+    def cycle_exact(self) -> bool:
+        return all(layer.exact for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        ap = self.engine.array
+        return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}",
+                "images": self.images, "inputs": self.source, "bit_exact": self.bit_exact,
+                "cycle_exact": self.cycle_exact, "mismatched_images": self.mismatched_images,
+                "layers": [layer.to_dict() for layer in self.layers],
+                "wall_s": round(self.wall_s, 3), "build_s": round(self.build_s, 3),
+                "free_cycles": self.free_cycles, "driven_cycles": self.driven_cycles}
+
+
+def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
+    """One representative job per GEMM layer (image 0's operands): sizes the engine's memories."""
+    jobs, tensors = [], run_int(qgraph, x_q[:1], intermediate=True)
+    for node in qgraph.nodes:
+        if node.op in GEMM_OPS:
+            a, w, _ = gemm_operands(node, tensors[node.inputs[0]], batch=1)
+            rq = node.quant.requant
+            jobs.append(GemmJob(node.name, a[0], w, node.quant.acc_bias, rq.m0, rq.shift, rq.zero_point,
+                                rq.qmin, rq.qmax))
+    return jobs
+
+
+def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
+                   source: str = "", build_root: Path | None = None,
+                   advance: Callable[[int], None] | None = None) -> RtlSimResult:
+    engine = engine_for(gemm_jobs(qgraph, x_q), array)
+    cfg = AcceleratorConfig(rows=array.rows, cols=array.cols, dataflow=Dataflow.OS, acc_bits=array.acc_bits)
+    hwsim_cycles = {n.name: compute_cycles(plan(gemm_of(n, batch=1), cfg)) for n in qgraph.nodes if n.op in GEMM_OPS}
+    with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
+        progress_file = Path(tmp) / "progress"
+        job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file)}
+        t0 = time.perf_counter()
+        build(engine, simulator, Path(build_root) if build_root else Path(tempfile.gettempdir()) / "hwsim-rtl")
+        build_s = time.perf_counter() - t0
+        report = _run_watching(job, simulator, build_root, progress_file, advance)
+    expected = run_int(qgraph, x_q)
+    mismatched = int(np.sum(np.any(report["output"].reshape(len(x_q), -1) != expected.reshape(len(x_q), -1), axis=1)))
+    layers = tuple(LayerCycles(row["name"], tuple(row["rtl_cycles"]), hwsim_cycles[row["name"]])
+                   for row in report["layers"])
+    return RtlSimResult(model=qgraph.name, simulator=simulator, engine=engine, images=len(x_q), source=source,
+                        bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
+                        wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
+                        free_cycles=report["free_cycles"])
+
+
+def _run_watching(job, simulator, build_root, progress_file: Path, advance) -> dict:
+    """Run the simulation in a thread and turn the testbench's progress file into advance() calls."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["report"] = run_job(job, simulator, build_root)
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    seen = 0
+    while thread.is_alive():
+        thread.join(0.2)
+        if advance is not None and progress_file.exists():
+            try:
+                done = int(progress_file.read_text().split()[0])
+            except (ValueError, IndexError):
+                continue
+            if done > seen:
+                advance(done - seen)
+                seen = done
+    if "error" in box:
+        raise box["error"]
+    return box["report"]
