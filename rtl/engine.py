@@ -9,10 +9,12 @@ Interface (all synchronous to clk, active-high synchronous reset):
   config cfg_m/k/n/groups (the GEMM), cfg_row_tiles/col_tiles (ceil(M/R), ceil(N/C)),
          cfg_zp/qmin/qmax (the output's zero point and clamp). Held steady during a run.
   run    a `start` pulse; `busy` while running; `done` afterwards; `cycles` counts the
-         edges from the first operand issue to the write of the last result (hwsim's
-         per-layer compute cycles).
-  result out_valid/out_ready + out_data (C int8 lanes) + out_last: after a run the engine
-         streams groups x col_tiles x M words: word (g, ct, m) holds channels
+         edges from the first operand entering the array to the write of the last result:
+         the window hwsim calls a layer's compute cycles. Before it lies one cycle of
+         operand-memory read latency (the memories have registered, block-RAM read ports),
+         so start -> done takes cycles + 1.
+  result out_valid/out_ready + out_data (C int8 lanes) + out_last: one cycle after `done`
+         the engine streams groups x col_tiles x M words: word (g, ct, m) holds channels
          g*N + ct*C + j (lane j) of output row m.
   debug  obs_write: the per-column result-write strobes, for the cycle-exact monitor.
 
@@ -38,10 +40,10 @@ def _count() -> Signal:
 
 
 @block
-def _memory_read(mem, addr, q, enable):
-    """q = mem[addr] while enable, else 0 (combinational, like a LUT RAM read port)."""
+def _memory_read(clk, mem, addr, q, enable):
+    """Registered read port (a block RAM's): q <= mem[addr] at the edge while enable, else 0."""
 
-    @always_comb
+    @always(clk.posedge)
     def read():
         if enable:
             q.next = mem[addr]
@@ -49,6 +51,19 @@ def _memory_read(mem, addr, q, enable):
             q.next = 0
 
     return read
+
+
+@block
+def _flags(clk, rst, d_valid, d_first, d_last, q_valid, q_first, q_last):
+    """The issue flags, registered to travel with the operand words out of the read ports."""
+
+    @always_seq(clk.posedge, reset=rst)
+    def reg():
+        q_valid.next = d_valid
+        q_first.next = d_first
+        q_last.next = d_last
+
+    return reg
 
 
 @block
@@ -88,6 +103,13 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
             nb.next = p_nb + step
             last.next = p_last
 
+    @always(clk.posedge)
+    def params():  # registered read of this column's channel parameters, at the load that selects them
+        if load:
+            bias.next = bias_mem[p_nb + step]
+            m0.next = m0_mem[p_nb + step]
+            shift.next = shift_mem[p_nb + step]
+
     @always_comb
     def where():
         m.next = mbase + row
@@ -97,18 +119,12 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
         else:
             write.next = 0
 
-    @always_comb
-    def params():
-        bias.next = bias_mem[nb]
-        m0.next = m0_mem[nb]
-        shift.next = shift_mem[nb]
-
     @always(clk.posedge)
     def store():
         if write:
             bank[addr].next = q
 
-    @always_comb
+    @always(clk.posedge)
     def read():
         rd_data.next = bank[rd_addr]
 
@@ -156,6 +172,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     a_gbase, a_base, b_base = _count(), _count(), _count()
     period = _count()
     a_addr, b_addr = _count(), _count()
+    iss_valid, iss_first, iss_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     in_valid, in_first, in_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     a_word, b_word = unsigned(R * D), unsigned(C * D)
 
@@ -168,16 +185,16 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
         a_addr.next = a_base + p
         b_addr.next = b_base + p
         if issuing and p < cfg_k:
-            in_valid.next = 1
-            in_first.next = p == 0
-            in_last.next = p == cfg_k - 1
+            iss_valid.next = 1
+            iss_first.next = p == 0
+            iss_last.next = p == cfg_k - 1
         else:
-            in_valid.next = 0
-            in_first.next = 0
-            in_last.next = 0
+            iss_valid.next = 0
+            iss_first.next = 0
+            iss_last.next = 0
 
-    insts = [ready, load, issue,
-             _memory_read(a_mem, a_addr, a_word, in_valid), _memory_read(b_mem, b_addr, b_word, in_valid)]
+    insts = [ready, load, issue, _flags(clk, rst, iss_valid, iss_first, iss_last, in_valid, in_first, in_last),
+             _memory_read(clk, a_mem, a_addr, a_word, iss_valid), _memory_read(clk, b_mem, b_addr, b_word, iss_valid)]
     a_rows = [signed(D) for _ in range(R)]
     b_cols = [signed(D) for _ in range(C)]
     insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
@@ -218,17 +235,21 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     def finished():
         finish.next = last_valid and last_row == 0 and last_meta
 
-    # ---- result stream --------------------------------------------------------------------------
-    streaming = Signal(bool(0))
-    o_m, o_ofs, o_ct, o_g = _count(), _count(), _count(), _count()
+    # ---- result stream: beat b is bank word b (the words are laid out in stream order) -------------
+    streaming, draining, counting = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    beat, beats = _count(), _count()
     o_last = Signal(bool(0))
 
     @always_comb
     def stream():
-        rd_addr.next = o_ofs + o_m
+        # the banks' registered read port fetches the beat the coming cycle presents
+        if streaming and out_ready and not o_last:
+            rd_addr.next = beat + 1
+        else:
+            rd_addr.next = beat
         out_valid.next = streaming
-        o_last.next = o_m == cfg_m - 1 and o_ct == cfg_col_tiles - 1 and o_g == cfg_groups - 1
-        out_last.next = streaming and o_m == cfg_m - 1 and o_ct == cfg_col_tiles - 1 and o_g == cfg_groups - 1
+        o_last.next = beat == beats - 1
+        out_last.next = streaming and beat == beats - 1
 
     load0 = loads[0]
 
@@ -239,6 +260,8 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             issuing.next = 1
             done.next = 0
             streaming.next = 0
+            draining.next = 0
+            counting.next = 0
             cycles.next = 0
             p.next = 0
             rt.next = 0
@@ -256,7 +279,9 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             d_nb.next = 0
             d_gn.next = 0
         elif running:
-            cycles.next = cycles + 1
+            counting.next = 1  # the first operand leaves the read ports: the array's cycles start
+            if counting:
+                cycles.next = cycles + 1
             if issuing:
                 if p == period - 1:
                     p.next = 0
@@ -300,24 +325,17 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             if finish:
                 running.next = 0
                 done.next = 1
-                streaming.next = 1
-                o_m.next = 0
-                o_ofs.next = 0
-                o_ct.next = 0
-                o_g.next = 0
+                draining.next = 1
+                beat.next = 0
+                beats.next = d_ofs
+        elif draining:  # one cycle for the banks' read port to fetch beat 0 (the last write has landed)
+            draining.next = 0
+            streaming.next = 1
         elif streaming and out_ready:
             if o_last:
                 streaming.next = 0
-            if o_m == cfg_m - 1:
-                o_m.next = 0
-                o_ofs.next = o_ofs + cfg_m
-                if o_ct == cfg_col_tiles - 1:
-                    o_ct.next = 0
-                    o_g.next = o_g + 1
-                else:
-                    o_ct.next = o_ct + 1
             else:
-                o_m.next = o_m + 1
+                beat.next = beat + 1
 
     insts += [drain_last, finished, stream, control, pack(rd_data, out_data), pack(writes, obs_write)]
     return insts

