@@ -20,7 +20,7 @@ from quant.int_exec import run_int
 from quant.ir import Graph
 from rtl.layout import GemmJob, engine_for
 from rtl.params import ArrayParams, EngineParams
-from rtl.simulate import build, run_job
+from rtl.simulate import build_engine, run_job
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class RtlSimResult:
     engine: EngineParams
     images: int
     source: str  # where the images came from
+    output: np.ndarray  # the graph output the RTL run produced (int8 logits), images first
     bit_exact: bool  # every logit of every image equals quant's integer executor
     mismatched_images: int
     layers: tuple[LayerCycles, ...]
@@ -90,7 +91,7 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
         progress_file = Path(tmp) / "progress"
         job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file)}
         t0 = time.perf_counter()
-        build(engine, simulator, Path(build_root) if build_root else Path(tempfile.gettempdir()) / "hwsim-rtl")
+        build_engine(engine, simulator, Path(build_root) if build_root else None)
         build_s = time.perf_counter() - t0
         report = _run_watching(job, simulator, build_root, progress_file, advance)
     expected = run_int(qgraph, x_q)
@@ -98,7 +99,7 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     layers = tuple(LayerCycles(row["name"], tuple(row["rtl_cycles"]), hwsim_cycles[row["name"]])
                    for row in report["layers"])
     return RtlSimResult(model=qgraph.name, simulator=simulator, engine=engine, images=len(x_q), source=source,
-                        bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
+                        output=report["output"], bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
                         wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
                         free_cycles=report["free_cycles"])
 

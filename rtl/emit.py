@@ -9,9 +9,10 @@ from pathlib import Path
 from myhdl import ResetSignal, Signal
 
 from quant.errors import ConfigError
-from rtl.array import array_top, row_bits, unsigned
+from rtl.array import array_top, row_bits, signed, unsigned
 from rtl.engine import engine_ports, tile_engine
-from rtl.params import ArrayParams, EngineParams
+from rtl.params import M0_BITS, SHIFT_BITS, ArrayParams, EngineParams
+from rtl.requant import requant_unit
 
 
 def array_ports(params: ArrayParams) -> dict:
@@ -40,6 +41,13 @@ def write_engine(params: EngineParams, out_dir: Path | str) -> Path:
     """Write the tile engine as <out_dir>/engine_<tag>.v; top module engine_<tag>."""
     name = f"engine_{params.tag}"
     return _convert(tile_engine(**engine_ports(params), params=params), Path(out_dir), name)
+
+
+def write_requant(out_dir: Path | str, acc_bits: int = 32, data_bits: int = 8) -> Path:
+    """Write the requant unit alone (combinational) as <out_dir>/requant_a<acc>_d<data>.v."""
+    ports = dict(acc=signed(acc_bits), bias=signed(32), m0=unsigned(M0_BITS), shift=signed(SHIFT_BITS),
+                 zero_point=signed(data_bits), qmin=signed(data_bits), qmax=signed(data_bits), out=signed(data_bits))
+    return _convert(requant_unit(**ports), Path(out_dir), f"requant_a{acc_bits}_d{data_bits}")
 
 
 def ensure_writable(out_dir: Path | str) -> Path:

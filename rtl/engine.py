@@ -35,6 +35,9 @@ from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
 from rtl.requant import requant_unit
 
 
+READ_LATENCY_CYCLES = 1  # start -> first operand at the array edge (the registered memory read)
+
+
 def _count() -> Signal:
     return unsigned(COUNT_BITS)
 
@@ -87,7 +90,6 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     mbase, ofs, nin, nb, last = meta
     p_mbase, p_ofs, p_nin, p_nb, p_last = prev_meta
     step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
-    m = _count()
     addr = _count()
     bias = signed(BIAS_BITS)
     m0 = unsigned(M0_BITS)
@@ -112,7 +114,6 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
 
     @always_comb
     def where():
-        m.next = mbase + row
         addr.next = ofs + mbase + row
         if valid and mbase + row < cfg_m and nin < cfg_n:
             write.next = 1

