@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV on stdout")
     _add_common(p)
     p.set_defaults(func=cmd_map)
+
+    from rtl.cli import add_parser as add_rtl_parser  # the Verilog commands live with the generators
+    add_rtl_parser(sub)
     return parser
 
 

@@ -9,13 +9,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 @contextmanager
-def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+def progress_bars(enabled: bool = True, unit: str = "images") -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     console = Console(stderr=True)
     if not enabled or (not console.is_terminal and not console.is_jupyter):
         # plain stderr lines when not on a terminal (CI logs), nothing with --json
         def plain(label: str, total: int) -> Callable[[int], None]:
             if enabled:
-                console.print(f"{label}: {total} images", highlight=False)
+                console.print(f"{label}: {total} {unit}", highlight=False)
             return lambda n: None
         yield plain
         return

@@ -28,7 +28,14 @@ def _convert(inst, out_dir: Path, name: str) -> Path:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # MyHDL warns about undriven constant signals (the drain chain's top)
         inst.convert(hdl="Verilog", path=str(out_dir), name=name, testbench=False, timescale="1ns/1ps")
-    return out_dir / f"{name}.v"
+    path = out_dir / f"{name}.v"
+    # MyHDL's header names the date and the folder; keep the file name only, so the same parameters give
+    # the same file wherever it is written (the build and synthesis caches hash it)
+    lines = path.read_text().splitlines(keepends=True)
+    lines = [f"// File: {path.name}\n" if ln.startswith("// File:") else ln for ln in lines
+             if not ln.startswith("// Date:")]
+    path.write_text("".join(lines))
+    return path
 
 
 def write_array(params: ArrayParams, out_dir: Path | str) -> Path:

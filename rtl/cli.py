@@ -1,0 +1,166 @@
+"""`hwsim rtl generate | sim | synth`: the subcommands that need Verilog, kept in the rtl package
+(hwsim.cli registers them) so that hwsim's own modules never import the generators."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from quant.errors import ConfigError
+
+DEFAULT_DEPTH_WORDS = 1024
+
+
+def _array_params(args: argparse.Namespace):
+    from hwsim.config import parse_array
+    from rtl.params import ArrayParams
+    rows, cols = parse_array(args.array)
+    return ArrayParams(rows, cols, data_bits=args.data_bits, acc_bits=args.acc_bits)
+
+
+def _load_inputs(args: argparse.Namespace, images: int):
+    from hwsim.workload import load_model, quantized, sample_inputs
+    graph = load_model(args.model)
+    qgraph = quantized(graph, Path(args.model), Path(args.calib_data) if args.calib_data else None)
+    x_q, source = sample_inputs(qgraph, images, Path(args.data) if args.data else None)
+    return qgraph, x_q, source
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from rtl.e2e import gemm_jobs
+    from rtl.emit import ensure_writable, write_array, write_engine, write_requant
+    from rtl.layout import engine_for
+    from rtl.params import EngineParams
+    ap = _array_params(args)
+    if args.model:
+        qgraph, x_q, _ = _load_inputs(args, 1)
+        engine = engine_for(gemm_jobs(qgraph, x_q), ap)  # refuses an accumulator too narrow for any layer's K
+    else:
+        d = args.depth
+        engine = EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)
+    out = ensure_writable(args.out)
+    # write into a fresh folder beside the output, then move: no half-written files on failure
+    with tempfile.TemporaryDirectory(prefix=".hwsim-rtl-", dir=out) as tmp:
+        files = [write_array(ap, tmp), write_requant(tmp, ap.acc_bits, ap.data_bits), write_engine(engine, tmp)]
+        written = []
+        for f in files:
+            dest = out / f.name
+            shutil.move(str(f), dest)
+            written.append(dest)
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in written], "array": f"{ap.rows}x{ap.cols}",
+                          "data_bits": ap.data_bits, "acc_bits": ap.acc_bits}, indent=2))
+    else:
+        for p in written:
+            print(f"wrote {p} ({len(p.read_text().splitlines()):,} lines)")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from hwsim.progress import progress_bars
+    from rtl.e2e import simulate_model
+    if args.images < 1:
+        raise ConfigError(f"--images {args.images}: must be at least 1")
+    ap = _array_params(args)
+    qgraph, x_q, source = _load_inputs(args, args.images)
+    layers = sum(1 for n in qgraph.nodes if n.op.name in ("CONV", "DENSE"))
+    with progress_bars(enabled=not args.json, unit="layer runs") as bars:
+        advance = bars(f"RTL {args.simulator}", layers * args.images)
+        result = simulate_model(qgraph, x_q, ap, args.simulator, source,
+                                Path(args.build_dir) if args.build_dir else None, advance=advance)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _sim_table(result)
+    return 0 if result.bit_exact and result.cycle_exact else 1
+
+
+def _sim_table(result) -> None:
+    console = Console()
+    t = Table(box=box.SIMPLE_HEAD, title=f"{result.model} on the {result.engine.array.rows}x"
+              f"{result.engine.array.cols} RTL tile engine ({result.simulator}), {result.images} images")
+    for col in ("layer", "RTL cycles", "hwsim cycles", "match"):
+        t.add_column(col, justify="left" if col == "layer" else "right")
+    for layer in result.layers:
+        rtl = sorted(set(layer.rtl_cycles))
+        t.add_row(layer.name, ", ".join(f"{c:,}" for c in rtl), f"{layer.hwsim_cycles:,}",
+                  "yes" if layer.exact else "[red]NO[/red]")
+    console.print(t)
+    sim_s = max(result.wall_s, 1e-9)
+    console.print(f"inputs: {result.source}; logits {'bit-exact with' if result.bit_exact else 'DIFFER from'} "
+                  f"quant's integer executor ({result.mismatched_images} of {result.images} images differ)",
+                  highlight=False)
+    console.print(f"{result.free_cycles:,} engine cycles + {result.driven_cycles:,} load/read cycles in "
+                  f"{result.wall_s:.1f} s ({(result.free_cycles + result.driven_cycles) / sim_s:,.0f} cycles/s); "
+                  f"build {result.build_s:.1f} s", highlight=False)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from rtl.synth import TARGETS, synthesize
+    ap = _array_params(args)
+    targets = list(TARGETS) if args.target == "all" else [args.target]
+    results = [synthesize(ap, t, Path(args.cache_dir) if args.cache_dir else None, pnr=not args.no_pnr)
+               for t in targets]
+    if args.json:
+        docs = [r.to_dict() for r in results]
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        return 0
+    t = Table(box=box.SIMPLE_HEAD, title=f"{ap.rows}x{ap.cols} PE array ({ap.data_bits}-bit data, "
+              f"{ap.acc_bits}-bit accumulators), Yosys")
+    for col in ("target", "LUT", "FF", "DSP/MAC", "BRAM", "carry", "Fmax MHz", "synth s"):
+        t.add_column(col, justify="left" if col == "target" else "right")
+    for r in results:
+        fmax = f"{r.fmax_mhz:.1f}" if r.fmax_mhz else "-"
+        t.add_row(r.target, f"{r.luts:,}", f"{r.ffs:,}", str(r.dsps), str(r.brams), f"{r.carries:,}", fmax,
+                  "cached" if r.cached else f"{r.synth_s:.0f}")
+    console = Console()
+    console.print(t)
+    for r in results:
+        console.print(f"{r.target}: {r.device}; Fmax: {r.pnr_note}", highlight=False)
+    return 0
+
+
+def add_parser(sub) -> None:
+    rtl = sub.add_parser("rtl", help="generate, simulate (cocotb) and synthesize (Yosys) the accelerator RTL")
+    rsub = rtl.add_subparsers(dest="rtl_command", required=True, metavar="RTL_COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--array", default="8x8", help="ROWSxCOLS of the PE array (default 8x8)")
+        p.add_argument("--data-bits", type=int, default=8, help="operand width (default 8)")
+        p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = rsub.add_parser("generate", help="write the PE array, requant unit and tile engine as Verilog")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--model", help="size the engine's memories for this model's layers (ONNX or .int8.npz)")
+    p.add_argument("--depth", type=int, default=DEFAULT_DEPTH_WORDS,
+                   help=f"words per engine memory without --model (default {DEFAULT_DEPTH_WORDS})")
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
+    common(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = rsub.add_parser("sim", help="run a model's Conv/Dense layers through the RTL tile engine under cocotb")
+    p.add_argument("model", help="ONNX file, or a quantized .int8.npz")
+    p.add_argument("--images", type=int, default=10, help="test images (default 10)")
+    p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus")
+    p.add_argument("--data", help="Fashion-MNIST folder (default: the Debian package's)")
+    p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
+    p.add_argument("--build-dir", help="where compiled simulations are kept (default: a folder in /tmp)")
+    common(p)
+    p.set_defaults(func=cmd_sim)
+
+    p = rsub.add_parser("synth", help="Yosys synthesis of the PE array: LUT/FF/DSP/BRAM, nextpnr Fmax")
+    p.add_argument("--target", choices=("ice40", "ecp5", "xilinx", "all"), default="all")
+    p.add_argument("--no-pnr", action="store_true", help="skip place-and-route (no Fmax)")
+    p.add_argument("--cache-dir", help="synthesis cache (default ~/.cache/hwsim/synth)")
+    common(p)
+    p.set_defaults(func=cmd_synth)
+
