@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -23,14 +24,27 @@ def array_ports(params: ArrayParams) -> dict:
                 out_valid=unsigned(C), out_rows=unsigned(C * row_bits(R)))
 
 
+GENERATOR_SOURCES = ("array.py", "engine.py", "requant.py", "params.py", "emit.py")
+
+
+def generator_digest() -> str:
+    """What a generated file depends on besides its parameters: the generators' code and MyHDL's version.
+    (MyHDL numbers internal signals per process, so equal parameters need not give byte-equal files;
+    caches key on this digest and the parameters instead.)"""
+    import myhdl
+    h = hashlib.sha256(myhdl.__version__.encode())
+    for name in GENERATOR_SOURCES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
 def _convert(inst, out_dir: Path, name: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # MyHDL warns about undriven constant signals (the drain chain's top)
         inst.convert(hdl="Verilog", path=str(out_dir), name=name, testbench=False, timescale="1ns/1ps")
     path = out_dir / f"{name}.v"
-    # MyHDL's header names the date and the folder; keep the file name only, so the same parameters give
-    # the same file wherever it is written (the build and synthesis caches hash it)
+    # MyHDL's header names the date and the temporary folder; keep the file name only
     lines = path.read_text().splitlines(keepends=True)
     lines = [f"// File: {path.name}\n" if ln.startswith("// File:") else ln for ln in lines
              if not ln.startswith("// Date:")]

@@ -34,7 +34,6 @@ from rtl.array import pack, row_bits, signed, systolic_array, unsigned
 from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
 from rtl.requant import requant_unit
 
-
 READ_LATENCY_CYCLES = 1  # start -> first operand at the array edge (the registered memory read)
 
 

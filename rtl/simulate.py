@@ -7,7 +7,6 @@ older Debian verilator never shadows it). A missing simulator is a one-line erro
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import pickle
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from quant.errors import ConfigError, HwsimError
-from rtl.emit import write_engine, write_requant
+from rtl.emit import generator_digest, write_engine, write_requant
 from rtl.params import EngineParams
 
 SIMULATORS = ("icarus", "verilator")
@@ -78,15 +77,10 @@ def _environ(env: dict[str, str]):
 
 
 def build(source: Path, simulator: str, build_dir: Path) -> str:
-    """Compile one generated Verilog file for the simulator into build_dir, unless the same source
-    was built there already (its SHA-256 is the stamp); returns the top module's name."""
+    """Compile one generated Verilog file for the simulator into build_dir; returns the top module's name."""
     env = tool_env(simulator)
     from cocotb_tools.runner import get_runner
     top = source.stem
-    stamp = build_dir / "built.sha256"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text().strip() == digest:
-        return top
     args = VERILATOR_ARGS if simulator == "verilator" else []
     with _environ(env), contextlib.redirect_stdout(io.StringIO()):
         runner = get_runner(simulator)
@@ -95,7 +89,20 @@ def build(source: Path, simulator: str, build_dir: Path) -> str:
                          timescale=("1ns", "1ps"), always=True, log_file=build_dir / "build.log")
         except (SystemExit, subprocess.CalledProcessError, RuntimeError) as e:
             raise SimulationError(f"{simulator} failed to build {source.name} (see {build_dir / 'build.log'})") from e
-    stamp.write_text(digest + "\n")
+    return top
+
+
+def _cached_build(build_dir: Path, simulator: str, write) -> str:
+    """Generate (write(folder) -> Verilog path) and compile once per generator digest; returns the top."""
+    stamp = build_dir / "built.stamp"
+    digest = generator_digest()
+    if stamp.exists():
+        key, top = stamp.read_text().split()
+        if key == digest:
+            return top
+    tool_env(simulator)  # a missing simulator is reported before anything is generated
+    top = build(write(build_dir / "src"), simulator, build_dir)
+    stamp.write_text(f"{digest} {top}\n")
     return top
 
 
@@ -128,8 +135,7 @@ def default_build_root() -> Path:
 
 def build_engine(engine: EngineParams, simulator: str, build_root: Path | None = None) -> tuple[str, Path]:
     build_dir = (build_root or default_build_root()) / f"{simulator}_{engine.tag}"
-    source = write_engine(engine, build_dir / "src")
-    return build(source, simulator, build_dir), build_dir
+    return _cached_build(build_dir, simulator, lambda folder: write_engine(engine, folder)), build_dir
 
 
 def run_job(job: dict, simulator: str, build_root: Path | str | None = None) -> dict:
@@ -142,5 +148,5 @@ def run_requant(vectors: dict[str, np.ndarray], simulator: str, build_root: Path
                 acc_bits: int = 32, data_bits: int = 8) -> np.ndarray:
     """Drive the requant unit with columns of input vectors (rtl.tb.requant_tb); returns its outputs."""
     build_dir = (build_root or default_build_root()) / f"{simulator}_requant_a{acc_bits}_d{data_bits}"
-    top = build(write_requant(build_dir / "src", acc_bits, data_bits), simulator, build_dir)
+    top = _cached_build(build_dir, simulator, lambda folder: write_requant(folder, acc_bits, data_bits))
     return run_test("rtl.tb.requant_tb", top, build_dir, simulator, {"vectors": vectors})["out"]

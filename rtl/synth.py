@@ -25,7 +25,7 @@ from pathlib import Path
 
 from quant.errors import ConfigError, HwsimError
 from rtl.array import row_bits
-from rtl.emit import write_array
+from rtl.emit import generator_digest, write_array
 from rtl.params import ArrayParams
 
 
@@ -94,8 +94,8 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout_s: int) -> str:
     except subprocess.TimeoutExpired:
         raise SynthesisError(f"{what} took longer than {timeout_s} s") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if "ERROR" in ln.upper()]
-        raise SynthesisError(f"{what} failed: {(lines or ['exit ' + str(proc.returncode)])[-1].strip()}")
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.lstrip().startswith("ERROR")]
+        raise SynthesisError(f"{what} failed: {(lines or ['exit ' + str(proc.returncode)])[0].strip()}")
     return proc.stdout + proc.stderr
 
 
@@ -151,8 +151,8 @@ def synthesize(params: ArrayParams, target: str, cache_dir: Path | None = None, 
         top = source.stem
         (work / "wrap.v").write_text(wrapper_verilog(top, params))
         do_pnr = pnr and bool(t.pnr)
-        key = hashlib.sha256(source.read_bytes() + repr((t, do_pnr, PNR_TARGET_MHZ)).encode() +
-                             _versions().encode()).hexdigest()[:20]
+        key = hashlib.sha256((generator_digest() + Path(__file__).read_text() + repr((t, do_pnr)) +
+                              _versions()).encode()).hexdigest()[:20]
         cached = cache_dir / f"{params.tag}_{target}_{key}.json"
         if cached.exists():
             return SynthResult(**{**json.loads(cached.read_text()), "cached": True})

@@ -1,6 +1,8 @@
 """A reusable cocotb driver for the tile engine: load memories, run a layer, monitor writes, read results."""
 from __future__ import annotations
 
+import time
+
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 
@@ -20,6 +22,8 @@ class EngineDriver:
         self.period_ns = period_ns
         self.driven_cycles = 0  # cycles the Python side stepped one by one (loads, monitored runs, reads)
         self.free_cycles = 0  # cycles the simulator ran on its own (unmonitored layer runs)
+        self.driven_s = 0.0  # wall seconds of each kind
+        self.free_s = 0.0
 
     async def start(self) -> None:
         dut = self.dut
@@ -37,6 +41,7 @@ class EngineDriver:
         await RisingEdge(dut.clk)
 
     async def load(self, sel: int, words: list[int]) -> None:
+        t0 = time.perf_counter()
         dut = self.dut
         dut.ld_sel.value = sel
         dut.ld_valid.value = 1
@@ -47,9 +52,11 @@ class EngineDriver:
             assert int(dut.ld_ready.value) == 1, "engine refused a load while idle"
         dut.ld_valid.value = 0
         self.driven_cycles += len(words)
+        self.driven_s += time.perf_counter() - t0
 
     async def run(self, w: Words, monitor: bool = False) -> tuple[int, list[tuple[int, int]]]:
         """Start a layer; return (the engine's cycle count, [(cycle, column) of every result write] if monitored)."""
+        t0 = time.perf_counter()
         dut = self.dut
         limit = w.limit_cycles
         for name, value in w.config.items():
@@ -74,12 +81,16 @@ class EngineDriver:
             await with_timeout(RisingEdge(dut.done), limit * self.period_ns, "ns")
             await FallingEdge(dut.clk)
         cycles = int(dut.cycles.value)
-        if not monitor:
+        if monitor:
+            self.driven_s += time.perf_counter() - t0
+        else:
             self.free_cycles += cycles
+            self.free_s += time.perf_counter() - t0
         return cycles, events
 
     async def read(self, beats: int) -> list[int]:
         """Called mid-cycle (after a falling edge): sample each beat, then let the rising edge take it."""
+        t0 = time.perf_counter()
         dut = self.dut
         dut.out_ready.value = 1
         out = []
@@ -92,13 +103,15 @@ class EngineDriver:
         dut.out_ready.value = 0
         assert not int(dut.out_valid.value), "the engine streamed more beats than the layer has"
         self.driven_cycles += beats
+        self.driven_s += time.perf_counter() - t0
         return out
 
-    async def layer(self, w: Words, monitor: bool = False, weights: bool = True):
-        """Load (weights and params too unless already there), run, read back."""
+    async def layer(self, w: Words, monitor: bool = False, weights: bool = True, inputs: bool = True):
+        """Load (weights and params unless already there, inputs unless already there), run, read back."""
         if weights:
             await self.load(SEL_B, w.b)
             await self.load(SEL_PARAMS, w.params)
-        await self.load(SEL_A, w.a)
+        if inputs:
+            await self.load(SEL_A, w.a)
         cycles, events = await self.run(w, monitor)
         return await self.read(w.beats), cycles, events

@@ -28,12 +28,15 @@ async def run_job(dut):
         out = []
         for gj in job["jobs"]:
             w = words(gj, engine)
-            beats, cycles, events = await drv.layer(w, monitor=job.get("monitor", False))
-            out.append({"out": results(beats, gj, engine.array), "cycles": cycles, "events": events})
+            for run in range(job.get("repeat_runs", 1)):  # repeats reuse the loaded memories
+                beats, cycles, events = await drv.layer(w, monitor=job.get("monitor", False), weights=run == 0,
+                                                        inputs=run == 0)
+                out.append({"out": results(beats, gj, engine.array), "cycles": cycles, "events": events})
         report = {"gemms": out}
     else:
         report = await _run_model(drv, job, engine)
-    report.update(wall_s=time.perf_counter() - t0, driven_cycles=drv.driven_cycles, free_cycles=drv.free_cycles)
+    report.update(wall_s=time.perf_counter() - t0, driven_cycles=drv.driven_cycles, free_cycles=drv.free_cycles,
+                  driven_s=drv.driven_s, free_s=drv.free_s)
     Path(os.environ["HWSIM_RTL_OUT"]).write_bytes(pickle.dumps(report))
 
 

@@ -27,7 +27,8 @@ def vectors(seed: int = 0) -> dict:
         # fused ReLU (qmin = zero point) and ReLU6-style upper clamps
         _block(rng, n, -128, -128, rng.integers(-60, 128, n), rng.integers(-(1 << 18), 1 << 18, n),
                0, m0, shift),
-        # exact ties: SRDHM(acc, 2^30) = acc / 2, then / 2^4 lands on .5; gemmlowp rounds half away from zero, negatives included
+        # exact ties: SRDHM(acc, 2^30) = acc / 2, then / 2^4 lands on .5; gemmlowp rounds half away
+        # from zero, negatives included
         _block(rng, n, 0, -128, 127, (2 * rng.integers(-100, 100, n) + 1) << 4, 0, 1 << 30, 4),
         # left shifts (multipliers > 1), saturating at int32 before the multiply
         _block(rng, n, rng.integers(-10, 10, n), -128, 127, rng.integers(-(1 << 12), 1 << 12, n), 0,
