@@ -16,6 +16,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,6 @@ def part1(build_root: Path, repeats: int) -> None:
     node = next(n for n in qgraph.nodes if n.name == job.name)
     expect = compute_cycles(plan(gemm_of(node, 1), AcceleratorConfig(rows=8, cols=8)))
     for simulator in ("icarus", "verilator"):
-        import time
         t0 = time.perf_counter()
         run_job({"kind": "gemms", "engine": engine, "jobs": [job]}, simulator, build_root)  # build + warm
         build_s = time.perf_counter() - t0

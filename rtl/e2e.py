@@ -18,7 +18,7 @@ from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from hwsim.timing import compute_cycles
 from quant.int_exec import run_int
 from quant.ir import Graph
-from rtl.layout import GemmJob, engine_for
+from rtl.layout import GemmJob, engine_for, job_for
 from rtl.params import ArrayParams, EngineParams
 from rtl.simulate import build_engine, run_job
 
@@ -75,9 +75,7 @@ def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
     for node in qgraph.nodes:
         if node.op in GEMM_OPS:
             a, w, _ = gemm_operands(node, tensors[node.inputs[0]], batch=1)
-            rq = node.quant.requant
-            jobs.append(GemmJob(node.name, a[0], w, node.quant.acc_bias, rq.m0, rq.shift, rq.zero_point,
-                                rq.qmin, rq.qmax))
+            jobs.append(job_for(node, a[0], w))
     return jobs
 
 

@@ -43,6 +43,12 @@ class GemmJob:
         return self.b.shape[2]
 
 
+def job_for(node, a: np.ndarray, b: np.ndarray) -> GemmJob:
+    """The engine job of a quantized Conv/Dense node on its GEMM operands (one image's A, the weights B)."""
+    rq = node.quant.requant
+    return GemmJob(node.name, a, b, node.quant.acc_bias, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+
+
 @dataclass(frozen=True)
 class Words:
     """What the host writes: memory words (Python ints, lane 0 in the low bits) and config registers."""

