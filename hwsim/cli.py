@@ -63,6 +63,18 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_accelerator_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", help="start from a named config: edge8 (default), mid16, tpu128")
+    p.add_argument("--config", help="TOML accelerator config (keys of AcceleratorConfig, optional preset = ...)")
+    p.add_argument("--array", help="ROWSxCOLS, e.g. 16x16")
+    p.add_argument("--dataflow", help="os, ws or is")
+    p.add_argument("--sram", help="IFMAP,FILTER,OFMAP buffer sizes in KiB, e.g. 64,64,32 (each double-buffered)")
+    p.add_argument("--dram-bw", type=float, help="DRAM link bytes per cycle")
+    p.add_argument("--freq", type=float, help="clock in MHz")
+    p.add_argument("--acc-bits", type=int, help="accumulator width in bits")
+    p.add_argument("--lanes", type=int, help="vector-unit lanes")
+
+
 def accelerator_config(args: argparse.Namespace):
     from hwsim.config import DEFAULT_PRESET, load_config, override, preset
     if args.config and args.preset:
@@ -111,6 +123,53 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0 if args.engine != "cycle" or exact else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hwsim.progress import progress_bars
+    from hwsim.report.build import ReportJob, build_summary
+    from hwsim.report.write import check_output, write_report
+    from quant.data import Preprocess
+    model = Path(args.model)
+    out = Path(args.out) if args.out else Path("reports") / model.stem
+    job = ReportJob(model=model, config=accelerator_config(args), data_dir=Path(args.data) if args.data else None,
+                    calib_data=Path(args.calib_data) if args.calib_data else None, images=args.images,
+                    preprocess=Preprocess(args.mean, args.std), device=args.device, rtl_images=args.rtl,
+                    command=" ".join(["hwsim", *args.argv]))
+    job.validate()
+    check_output(out)
+    rtl_check = None
+    if args.rtl:
+        from rtl.e2e import report_check  # hwsim stays free of rtl imports; the CLI wires the hook
+        rtl_check = report_check(args.rtl_simulator)
+    with progress_bars(enabled=not args.json) as progress:
+        summary = build_summary(job, progress, rtl_check)
+        written = write_report(summary, out)
+    if args.json:
+        _print_json(summary)
+    else:
+        _report_lines(summary, out, written)
+    rtl = summary["rtl"]
+    return 1 if rtl and not (rtl["bit_exact"] and rtl["cycle_exact"]) else 0
+
+
+def _report_lines(s: dict, out: Path, written: list[Path]) -> None:
+    acc, tot = s["accuracy"], s["totals"]
+    if acc:
+        print(f"top-1 on {acc['images']:,} images: float32 {acc['float_top1_pct']:.2f} % "
+              f"({s['float_device']['device']}), int8 {acc['int8_top1_pct']:.2f} % "
+              f"(drop {acc['drop_pts']:.2f} pts, agreement {acc['agreement_pct']:.2f} %)")
+    else:
+        print(s["data"]["note"])
+    print(f"{tot['total_cycles']:,} cycles = {tot['latency_us']:,.1f} µs at {tot['clock_mhz']:g} MHz, "
+          f"utilization {tot['utilization_pct']:.1f} %")
+    if s["rtl"]:
+        r = s["rtl"]
+        print(f"RTL on {r['images']} images ({r['simulator']}): "
+              f"{'bit-exact' if r['bit_exact'] else 'NOT bit-exact'}, "
+              f"{'cycle-exact' if r['cycle_exact'] else 'cycles DIFFER'}")
+    plots = sum(1 for p in written if p.suffix == ".png")
+    print(f"wrote {out / 'report.html'} (+ report.md, summary.json, {plots} plots) in {s['report']['wall_s']:.1f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwsim", description="CNNs to int8 systolic-array accelerators: "
                                      "quantize, map, simulate, report.")
@@ -141,15 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("map", help="map a CNN onto the systolic array: cycles, utilization, memory per layer")
     p.add_argument("model", help="ONNX file, or a quantized .int8.npz from `hwsim quantize`")
-    p.add_argument("--preset", help="start from a named config: edge8 (default), mid16, tpu128")
-    p.add_argument("--config", help="TOML accelerator config (keys of AcceleratorConfig, optional preset = ...)")
-    p.add_argument("--array", help="ROWSxCOLS, e.g. 16x16")
-    p.add_argument("--dataflow", help="os, ws or is")
-    p.add_argument("--sram", help="IFMAP,FILTER,OFMAP buffer sizes in KiB, e.g. 64,64,32 (each double-buffered)")
-    p.add_argument("--dram-bw", type=float, help="DRAM link bytes per cycle")
-    p.add_argument("--freq", type=float, help="clock in MHz")
-    p.add_argument("--acc-bits", type=int, help="accumulator width in bits")
-    p.add_argument("--lanes", type=int, help="vector-unit lanes")
+    _add_accelerator_options(p)
     p.add_argument("--batch", type=int, default=1, help="images per inference (M = batch x output pixels)")
     p.add_argument("--engine", choices=("analytical", "cycle"), default="analytical",
                    help="closed form (default), or the register-level PE-grid simulation on real inputs")
@@ -160,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV on stdout")
     _add_common(p)
     p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("report", help="float vs int8 accuracy, cycles, memory: report.html, report.md, summary.json")
+    p.add_argument("model", help="float ONNX file")
+    p.add_argument("--out", help="report folder (default reports/MODEL); replaced whole, never half-written")
+    p.add_argument("--data", help="Fashion-MNIST-style IDX folder (default: the dataset-fashion-mnist package)")
+    p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
+    p.add_argument("--images", type=int, default=10_000, help="test images to measure (default all 10,000)")
+    p.add_argument("--mean", type=float, default=0.0, help="input x = (pixel/255 - mean) / std (default 0)")
+    p.add_argument("--std", type=float, default=1.0, help="(default 1)")
+    p.add_argument("--device", choices=("auto", "cpu"), default="auto",
+                   help="float reference device: auto = CUDA when PyTorch sees a GPU (default), or cpu")
+    p.add_argument("--rtl", type=int, default=0, metavar="N", help="also run N images through the generated RTL")
+    p.add_argument("--rtl-simulator", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator for --rtl (default verilator: faster past a few images)")
+    _add_accelerator_options(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_report)
 
     from rtl.cli import add_parser as add_rtl_parser  # the Verilog commands live with the generators
     add_rtl_parser(sub)
@@ -185,6 +253,7 @@ def _one_line_warnings() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in reports
     try:
         with _one_line_warnings():
             return args.func(args)

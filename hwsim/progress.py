@@ -1,4 +1,5 @@
-"""Progress bars on stderr (rich), as a factory of per-task advance callbacks."""
+"""Progress bars on stderr (rich), as a factory of per-task advance callbacks:
+`factory(label, total, unit=None) -> advance(n)`; the unit defaults to the context's."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -13,15 +14,15 @@ def progress_bars(enabled: bool = True, unit: str = "images") -> Iterator[Callab
     console = Console(stderr=True)
     if not enabled or (not console.is_terminal and not console.is_jupyter):
         # plain stderr lines when not on a terminal (CI logs), nothing with --json
-        def plain(label: str, total: int) -> Callable[[int], None]:
+        def plain(label: str, total: int, task_unit: str | None = None) -> Callable[[int], None]:
             if enabled:
-                console.print(f"{label}: {total} {unit}", highlight=False)
+                console.print(f"{label}: {total:,} {task_unit or unit}", highlight=False)
             return lambda n: None
         yield plain
         return
     columns = (TextColumn("{task.description:>14}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bars:
-        def factory(label: str, total: int) -> Callable[[int], None]:
+        def factory(label: str, total: int, task_unit: str | None = None) -> Callable[[int], None]:
             task = bars.add_task(label, total=total)
             return lambda n: bars.advance(task, n)
         yield factory

@@ -128,3 +128,15 @@ def _run_watching(job, simulator, build_root, progress_file: Path, advance) -> d
     if "error" in box:
         raise box["error"]
     return box["report"]
+
+
+def report_check(simulator: str = "verilator", build_root: Path | None = None):
+    """The `hwsim report --rtl N` hook: run N images through the engine sized for hwsim's array and
+    return the report's "rtl" section. The RTL engine is output-stationary whatever the config says."""
+    def check(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, source: str, progress) -> dict:
+        layers = sum(1 for n in qgraph.nodes if n.op in GEMM_OPS)
+        advance = progress(f"RTL {simulator}", layers * len(x_q), "layer runs")
+        result = simulate_model(qgraph, x_q, ArrayParams(cfg.rows, cfg.cols, acc_bits=cfg.acc_bits), simulator,
+                                source, build_root, advance=advance)
+        return result.to_dict()
+    return check

@@ -1,0 +1,1 @@
+"""`hwsim report`: measure, render and write the float-vs-int8 accelerator report."""

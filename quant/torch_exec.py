@@ -1,0 +1,165 @@
+"""The float reference in PyTorch: the IR run with torch ops on CUDA when available,
+else on the CPU. Same semantics as quant.float_exec (tests hold the two equal to
+float32 rounding); this is what the report times and calls "the float GPU reference".
+torch is imported lazily: nothing else in quant needs it."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant.ir import ActKind, Clamp, Graph, Node, Op
+from quant.kernels import pool_counts
+
+
+@dataclass(frozen=True)
+class TorchDevice:
+    name: str  # "cuda" or "cpu"
+    description: str  # "NVIDIA H100 80GB HBM3" or the CPU model
+    torch_version: str
+    threads: int
+
+    def to_dict(self) -> dict:
+        return {"device": self.name, "description": self.description, "torch": self.torch_version,
+                "threads": self.threads}
+
+
+def pick_device(prefer: str = "auto") -> TorchDevice:
+    """'auto' = CUDA when torch sees a GPU, else CPU; 'cpu' forces the CPU."""
+    import torch
+    use_cuda = prefer != "cpu" and torch.cuda.is_available()
+    desc = torch.cuda.get_device_name(0) if use_cuda else _cpu_name()
+    return TorchDevice("cuda" if use_cuda else "cpu", desc, torch.__version__, torch.get_num_threads())
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _clamp(x, act: Clamp | None):
+    import torch
+    return x if act is None else torch.clamp(x, act.lo, act.hi)
+
+
+def _pad(x, pads: tuple[int, int, int, int], value: float):
+    import torch.nn.functional as F
+    top, left, bottom, right = pads
+    return F.pad(x, (left, right, top, bottom), value=value) if any(pads) else x
+
+
+def _conv(node: Node, x, params):
+    import torch.nn.functional as F
+    a = node.attrs
+    w, b = params[node.name]
+    out = F.conv2d(_pad(x, a.pads, 0.0), w, b, stride=a.stride, dilation=a.dilation, groups=a.groups)
+    return _clamp(out, a.act)
+
+
+def _dense(node: Node, x, params):
+    import torch.nn.functional as F
+    w, b = params[node.name]
+    return _clamp(F.linear(x, w, b), node.attrs.act)
+
+
+def _maxpool(node: Node, x, params):
+    import torch.nn.functional as F
+    a = node.attrs
+    return F.max_pool2d(_pad(x, a.pads, float("-inf")), a.kernel, a.stride)
+
+
+def _avgpool(node: Node, x, params):
+    import torch
+    import torch.nn.functional as F
+    a = node.attrs
+    sums = F.avg_pool2d(_pad(x, a.pads, 0.0), a.kernel, a.stride) * (a.kernel[0] * a.kernel[1])
+    if a.count_include_pad:
+        return sums / (a.kernel[0] * a.kernel[1])
+    counts = torch.as_tensor(pool_counts(tuple(x.shape[2:]), a), dtype=x.dtype, device=x.device)
+    return sums / counts
+
+
+def _activation(node: Node, x, params):
+    import torch
+    kind = node.attrs.kind
+    if kind is ActKind.TANH:
+        return torch.tanh(x)
+    if kind is ActKind.SIGMOID:
+        return torch.sigmoid(x)
+    lo = max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo
+    return torch.clamp(x, lo, node.attrs.hi)
+
+
+TORCH_KERNELS = {
+    Op.CONV: _conv,
+    Op.DENSE: _dense,
+    Op.MAXPOOL: _maxpool,
+    Op.AVGPOOL: _avgpool,
+    Op.GLOBAL_AVGPOOL: lambda n, x, p: x.mean(dim=(2, 3), keepdim=True),
+    Op.ADD: lambda n, x, y, p: _clamp(x + y, n.attrs.act),
+    Op.ACTIVATION: _activation,
+    Op.FLATTEN: lambda n, x, p: x.reshape(x.shape[0], -1),
+    Op.SOFTMAX: lambda n, x, p: x.softmax(dim=1),
+    Op.PAD: lambda n, x, p: _pad(x, n.attrs.pads, n.attrs.value),
+}
+
+
+class TorchModel:
+    """A float graph with its weights on `device`, callable on numpy batches."""
+
+    def __init__(self, graph: Graph, device: TorchDevice):
+        import torch
+        self.graph, self.device = graph, device
+        dev = torch.device(device.name)
+        self.params = {}
+        for node in graph.nodes:
+            if node.op in (Op.CONV, Op.DENSE):
+                w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32), device=dev)
+                b = None if node.bias is None else torch.as_tensor(np.asarray(node.bias, dtype=np.float32), device=dev)
+                self.params[node.name] = (w, b)
+
+    def forward(self, x, outputs: tuple[str, ...]):
+        tensors = {self.graph.input_name: x}
+        for node in self.graph.nodes:
+            tensors[node.output] = TORCH_KERNELS[node.op](node, *(tensors[t] for t in node.inputs), self.params)
+        return [tensors[name] for name in outputs]
+
+    def run(self, x: np.ndarray, output: str | None = None, batch: int = 1000, progress=None) -> np.ndarray:
+        """The float tensor `output` (default: the graph output) for numpy input x, in batches."""
+        import torch
+        name, out = output or self.graph.output, []
+        with torch.inference_mode():
+            for start in range(0, len(x), batch):
+                xb = torch.as_tensor(np.ascontiguousarray(x[start:start + batch], dtype=np.float32),
+                                     device=self.device.name)
+                out.append(self.forward(xb, (name,))[0].cpu().numpy())
+                if progress:
+                    progress(len(out[-1]))
+        return np.concatenate(out)
+
+    def time_inference(self, x: np.ndarray, batch: int, repeats: int, warmup: int = 3) -> list[float]:
+        """Wall seconds of `repeats` forward passes on a resident batch (input already on the device)."""
+        import torch
+        reps = -(-batch // len(x))
+        xb = torch.as_tensor(np.ascontiguousarray(np.concatenate([x] * reps)[:batch], dtype=np.float32),
+                             device=self.device.name)
+        cuda = self.device.name == "cuda"
+        times = []
+        with torch.inference_mode():
+            for i in range(warmup + repeats):
+                if cuda:
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                self.forward(xb, (self.graph.output,))
+                if cuda:
+                    torch.cuda.synchronize()
+                if i >= warmup:
+                    times.append(time.perf_counter() - t0)
+        return times
