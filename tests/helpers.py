@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from quant.fixedpoint import quantize_multiplier
@@ -59,3 +60,18 @@ def unit_quant(graph: Graph, in_zero_point: int = 0) -> Graph:
         zp = nq.out.zero_point
         nodes.append(replace(node, quant=nq))
     return replace(graph, nodes=tuple(nodes), input_quant=QParams(1.0, in_zero_point))
+
+
+def small_cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU6(),
+        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2), torch.nn.Conv2d(8, 4, 1), torch.nn.Sigmoid(), torch.nn.MaxPool2d(2, 1),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10), torch.nn.Tanh(),
+        torch.nn.Softmax(dim=1)).eval()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 1.5)
+    return m

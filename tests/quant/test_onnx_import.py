@@ -11,24 +11,9 @@ from quant.ir import Op
 from quant.onnx_import import graph_from_model, load_onnx, read_model
 from quant.passes import fold_affine_into_conv, fold_pad_into_conv, fuse_clamp, optimize
 from tests.conftest import LENET, ort_run, write_model
-from tests.helpers import chain_model
+from tests.helpers import chain_model, small_cnn
 
 RNG = np.random.default_rng(0)
-
-
-def small_cnn() -> torch.nn.Module:
-    torch.manual_seed(0)
-    m = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU6(),
-        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AvgPool2d(2), torch.nn.Conv2d(8, 4, 1), torch.nn.Sigmoid(), torch.nn.MaxPool2d(2, 1),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10), torch.nn.Tanh(),
-        torch.nn.Softmax(dim=1)).eval()
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.uniform_(-0.2, 0.2)
-            mod.running_var.uniform_(0.5, 1.5)
-    return m
 
 
 @pytest.mark.parametrize("exporter,opset", [("dynamo", 18), ("legacy", 13), ("legacy", 15), ("legacy", 17)])

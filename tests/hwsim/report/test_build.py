@@ -1,0 +1,82 @@
+"""The report's numbers recomputed independently of the report code: MACs and bytes from the
+weights, accuracy and SQNR from quant's numpy executors, cycles from hwsim's engines."""
+import math
+
+import numpy as np
+import pytest
+
+from hwsim.analytical import map_graph
+from hwsim.config import preset
+from hwsim.mapping import GEMM_OPS, gemm_of, plan
+from hwsim.timing import compute_cycles
+from hwsim.workload import quantized
+from quant.data import Preprocess
+from quant.evaluate import logits_tensor
+from quant.float_exec import run_float
+from quant.int_exec import quantize_input, run_int
+from quant.ir import Op
+from tests.conftest import LENET
+from tests.hwsim.report.conftest import IMAGES
+
+
+def test_macs_and_parameter_bytes_from_the_weights(lenet, lenet_summary, seeds):
+    gemms = [n for n in lenet.nodes if n.op in (Op.CONV, Op.DENSE)]
+    macs = sum(math.prod(n.out_shape[1:]) * math.prod(n.weight.shape[1:]) if n.op is Op.CONV else n.weight.size
+               for n in gemms)
+    weights = sum(n.weight.size for n in gemms)
+    biases = sum(n.bias.size for n in gemms if n.bias is not None)
+    s = lenet_summary
+    assert s["totals"]["macs"] == s["model"]["macs"] == macs == sum(r["macs"] for r in s["layers"])
+    assert s["memory"]["weight_bytes_int8"] == weights and s["memory"]["weight_bytes_fp32"] == 4 * weights
+    assert s["memory"]["param_bytes_int8"] == weights + 4 * biases  # int8 weights, int32 biases
+    assert s["memory"]["param_bytes_fp32"] == 4 * (weights + biases) == 4 * s["model"]["params"]
+    assert s["memory"]["input_bytes_int8"] == 28 * 28 and s["memory"]["act_bytes_fp32"] == 4 * s["memory"][
+        "act_bytes_int8"]
+
+
+def test_accuracy_from_the_executors(lenet, lenet_summary, fashion_test):
+    pixels, labels = fashion_test
+    x, labels = Preprocess()(pixels[:IMAGES]), labels[:IMAGES]
+    qgraph = quantized(lenet, LENET)
+    name = logits_tensor(lenet)
+    f_pred = run_float(lenet, x, intermediate=True)[name].argmax(1)  # numpy, not the report's PyTorch
+    q_pred = run_int(qgraph, quantize_input(x, qgraph.input_quant), intermediate=True)[name].argmax(1)
+    acc = lenet_summary["accuracy"]
+    assert acc["images"] == IMAGES
+    assert acc["int8_top1_pct"] == 100 * np.mean(q_pred == labels)  # the integer executor: exactly
+    assert abs(acc["float_top1_pct"] - 100 * np.mean(f_pred == labels)) <= 0.1  # float32 rounding may flip one
+    assert abs(acc["agreement_pct"] - 100 * np.mean(f_pred == q_pred)) <= 0.1
+    counts = np.asarray(acc["confusion_int8"])
+    assert counts.sum() == IMAGES and np.trace(counts) == np.sum(q_pred == labels)
+    assert [c["images"] for c in acc["per_class"]] == np.bincount(labels, minlength=10).tolist()
+    assert 85 < acc["int8_top1_pct"] < 95 and abs(acc["drop_pts"]) < 1
+
+
+def test_sqnr_of_the_logits(lenet, lenet_summary, fashion_test):
+    x = Preprocess()(fashion_test[0][:IMAGES])
+    qgraph = quantized(lenet, LENET)
+    last = qgraph.nodes[-1]
+    f = run_float(lenet, x, intermediate=True)[last.output].astype(np.float64)
+    q = run_int(qgraph, quantize_input(x, qgraph.input_quant), intermediate=True)[last.output]
+    deq = (q.astype(np.float64) - last.quant.out.zero_point) * last.quant.out.scale
+    expected = 10 * np.log10(np.sum(f * f) / np.sum((f - deq) ** 2))
+    row = lenet_summary["layers"][-1]
+    assert row["name"] == last.name and abs(row["sqnr_db"] - expected) < 0.01
+    assert all(r["sqnr_db"] is not None and 20 < r["sqnr_db"] < 60 for r in lenet_summary["layers"])
+
+
+def test_cycles_and_latency(lenet, lenet_summary):
+    cfg = preset("edge8")
+    mapped = map_graph(lenet, cfg)
+    s = lenet_summary
+    assert s["totals"]["total_cycles"] == mapped.total_cycles == sum(r["total_cycles"] for r in s["layers"])
+    assert s["totals"]["latency_us"] == mapped.total_cycles / cfg.clock_mhz
+    for node, row in zip(lenet.nodes, s["layers"], strict=True):
+        if node.op in GEMM_OPS:
+            assert row["compute_cycles"] == compute_cycles(plan(gemm_of(node, 1), cfg))
+            assert row["utilization_pct"] == pytest.approx(100 * row["macs"] / (cfg.pes * row["total_cycles"]))
+    perf = {(p["engine"].split()[0], p["batch"]): p for p in s["performance"]}
+    assert perf["int8", 1]["throughput_images_per_s"] == pytest.approx(1e6 / s["totals"]["latency_us"])
+    assert perf["float32", 1]["latency_us"] > 0 and perf["float32", 256]["throughput_images_per_s"] > 0
+    assert s["memory"]["peak_footprint_bytes"] <= s["memory"]["sram_bytes"]
+    assert s["float_device"]["device"] in ("cpu", "cuda") and s["environment"]["torch"]
