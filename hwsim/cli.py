@@ -151,6 +151,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if rtl and not (rtl["bit_exact"] and rtl["cycle_exact"]) else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from hwsim.progress import progress_bars
+    from hwsim.sweep.run import SweepJob, run_sweep
+    from hwsim.sweep.space import load_space
+    if args.workers is not None and args.dask:
+        raise ConfigError("give --workers or --dask, not both")
+    if not args.space and not args.axis:
+        raise ConfigError("nothing to sweep: give --space FILE.toml and/or --axis KEY=V1,V2,...")
+    space = load_space(args.space, args.axis or ())
+    model = Path(args.model)
+    job = SweepJob(model=model, space=space, out=Path(args.out) if args.out else Path("sweeps") / model.stem,
+                   workers=args.workers if args.workers is not None else (os.cpu_count() or 1), dask=args.dask,
+                   synth=args.synth, data_dir=Path(args.data) if args.data else None,
+                   calib_data=Path(args.calib_data) if args.calib_data else None, chunk=args.chunk)
+    synth_fn = None
+    if args.synth:
+        from rtl.synth import sweep_cost  # hwsim stays free of rtl imports; the CLI wires the hook
+        synth_fn = sweep_cost
+    with progress_bars(enabled=not args.json, unit="points") as progress:
+        try:
+            result = run_sweep(job, progress, synth_fn)
+        except KeyboardInterrupt:
+            sys.stderr.write(f"hwsim: interrupted; finished points are saved in {job.out / 'results.csv'}: "
+                             "rerun the same command to resume\n")
+            return 130
+    if args.json:
+        _print_json({"runner": result.runner, "points": result.total_points, "evaluated": result.evaluated,
+                     "resumed": result.resumed, "points_per_s": result.points_per_s,
+                     "minimize": list(result.minimize), "maximize": list(result.maximize),
+                     "pareto": result.front, "files": [str(f) for f in result.files]})
+    else:
+        from hwsim.render import sweep_report
+        sweep_report(result)
+    return 0
+
+
 def _report_lines(s: dict, out: Path, written: list[Path]) -> None:
     acc, tot = s["accuracy"], s["totals"]
     if acc:
@@ -228,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_accelerator_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sweep", help="design-space sweep: latency x cost x accuracy, Pareto front, resumable")
+    p.add_argument("model", help="float ONNX file")
+    p.add_argument("--space", help="TOML design space ([space] axes, [constraints], [pareto], [accuracy])")
+    p.add_argument("--axis", action="append", metavar="KEY=V1,V2",
+                   help="an axis on the command line (repeatable), e.g. --axis array=8x8,16x16 --axis dataflow=os,ws")
+    p.add_argument("--out", help="sweep folder (default sweeps/MODEL); rerunning the same command resumes it")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = in-process)")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run on an existing Dask distributed scheduler")
+    p.add_argument("--synth", choices=("ice40", "ecp5", "xilinx"),
+                   help="FPGA cost per distinct array from Yosys (+ nextpnr Fmax), cached on disk")
+    p.add_argument("--chunk", type=int, help="points per task (default: about 8 tasks per worker)")
+    p.add_argument("--data", help="Fashion-MNIST folder for per-bit-width accuracy")
+    p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
+    _add_common(p)
+    p.set_defaults(func=cmd_sweep)
 
     from rtl.cli import add_parser as add_rtl_parser  # the Verilog commands live with the generators
     add_rtl_parser(sub)

@@ -150,3 +150,42 @@ def _kib(n: int) -> str:
 
 def _micros(cycles: int, mhz: float) -> str:
     return f"{cycles / mhz:,.1f}"
+
+
+PARETO_ROWS = 20
+
+
+def sweep_report(result, console: Console | None = None) -> None:
+    """The Pareto front as a table, then one line on what ran and where the files are."""
+    console = console or make_console()
+    objectives = [*result.minimize, *result.maximize]
+    t = Table(box=box.SIMPLE_HEAD, title=f"Pareto front: {len(result.front)} of {len(result.rows):,} points "
+              f"(minimize {', '.join(result.minimize) or '-'}; maximize {', '.join(result.maximize) or '-'})",
+              title_justify="left")
+    synth = any(r["luts"] is not None for r in result.front)
+    cols = ["array", "dataflow", "SRAM KiB", "DRAM B/cyc", "MHz", "bits w/a", "latency µs", "util %",
+            "energy µJ", "int8 top-1 %", *(("LUTs", "Fmax MHz") if synth else ())]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("array", "dataflow") else "right")
+
+    def num(v, fmt):
+        return "" if v is None else format(v, fmt)
+    for r in result.front[:PARETO_ROWS]:
+        t.add_row(f"{r['rows']}x{r['cols']}", r["dataflow"], f"{r['ifmap_sram_kib']}/{r['filter_sram_kib']}/"
+                  f"{r['ofmap_sram_kib']}", f"{r['dram_bytes_per_cycle']:g}", f"{r['clock_mhz']:g}",
+                  f"{r['weight_bits']}/{r['act_bits']}", num(r["latency_us"], ",.1f"), num(r["utilization_pct"], ".1f"),
+                  num(r["energy_per_image_uj"], ".2f"), num(r["int8_top1_pct"], ".2f"),
+                  *((num(r["luts"], ","), num(r["fmax_mhz"], ".1f")) if synth else ()))
+    console.print(t)
+    if len(result.front) > PARETO_ROWS:
+        console.print(f"... and {len(result.front) - PARETO_ROWS} more in pareto.csv", highlight=False)
+    infeasible = sum(1 for r in result.rows if r["status"] != "ok")
+    lines = [f"{result.total_points:,} points: {result.evaluated:,} evaluated now on {result.runner} "
+             f"({result.points_per_s:,.0f} points/s), {result.resumed:,} resumed from results.csv; "
+             f"{infeasible:,} infeasible (see status); objectives {', '.join(objectives)}"]
+    if result.dropped_objectives:
+        lines.append(f"objectives without values dropped: {', '.join(result.dropped_objectives)}")
+    if result.accuracy_note:
+        lines.append(result.accuracy_note)
+    lines.append("wrote " + ", ".join(str(f) for f in result.files))
+    console.print("\n".join(lines), highlight=False)

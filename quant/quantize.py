@@ -31,20 +31,31 @@ class QuantConfig:
     percentile: float = 99.99
     per_channel: bool = True
     pow2: bool = False
+    weight_bits: int = 8  # symmetric weights in [-(2^(b-1) - 1), 2^(b-1) - 1], stored in int8
+    act_bits: int = 8  # affine activations of Conv/Dense/Add outputs and the input (LUT ops stay 8-bit)
 
     def __post_init__(self) -> None:
+        for name in ("weight_bits", "act_bits"):
+            bits = getattr(self, name)
+            if not isinstance(bits, int) or isinstance(bits, bool) or not 2 <= bits <= 8:
+                raise ConfigError(f"{name} = {bits!r}: must be an integer in 2..8")
         if not isinstance(self.calibration, Method):
             raise ConfigError(f"calibration must be one of {[m.value for m in Method]}, not {self.calibration!r}")
         if not 50.0 < self.percentile <= 100.0:
             raise ConfigError(f"percentile must be in (50, 100], not {self.percentile}")
 
 
-def qparams_from_range(lo: float, hi: float) -> QParams:
-    """Affine int8 parameters whose range covers [lo, hi] and represents 0 exactly."""
+def int_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def qparams_from_range(lo: float, hi: float, bits: int = 8) -> QParams:
+    """Affine int`bits` parameters whose range covers [lo, hi] and represents 0 exactly."""
+    qmin, qmax = int_range(bits)
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = float(np.float32((hi - lo) / 255)) if hi > lo else 1.0
-    zp = int(np.clip(round(-128 - lo / scale), INT8_MIN, INT8_MAX))
-    return QParams(scale, zp)
+    scale = float(np.float32((hi - lo) / (qmax - qmin))) if hi > lo else 1.0
+    zp = int(np.clip(round(qmin - lo / scale), qmin, qmax))
+    return QParams(scale, zp, bits)
 
 
 def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: bool) -> Requant:
@@ -52,24 +63,25 @@ def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: 
     shape = np.shape(real)
     m0 = np.array([p[0] for p in pairs], dtype=np.int64).reshape(shape)
     shift = np.array([p[1] for p in pairs], dtype=np.int64).reshape(shape)
-    qmin, qmax = INT8_MIN, INT8_MAX
+    qmin, qmax = int_range(out.bits)
     if clamp is not None:
         qmin = max(qmin, out.zero_point + math.ceil(clamp.lo / out.scale - 1e-9)) if math.isfinite(clamp.lo) else qmin
         qmax = min(qmax, out.zero_point + math.floor(clamp.hi / out.scale + 1e-9)) if math.isfinite(clamp.hi) else qmax
     return Requant(m0=m0, shift=shift, zero_point=out.zero_point, qmin=int(qmin), qmax=int(qmax))
 
 
-def _weights(node: Node, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _weights(node: Node, per_channel: bool, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
     w = node.weight.astype(np.float64)
     axes = tuple(range(1, w.ndim))
+    qmax = int_range(bits)[1]
     amax = np.abs(w).max(axis=axes) if per_channel else np.full(w.shape[0], np.abs(w).max())
-    scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32).astype(np.float64)
-    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * len(axes))), -127, 127).astype(np.int8)
+    scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32).astype(np.float64)
+    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * len(axes))), -qmax, qmax).astype(np.int8)
     return q, scale
 
 
 def _gemm_quant(node: Node, s_in: QParams, out: QParams, cfg: QuantConfig) -> NodeQuant:
-    w_q, s_w = _weights(node, cfg.per_channel)
+    w_q, s_w = _weights(node, cfg.per_channel, cfg.weight_bits)
     bias = node.bias if node.bias is not None else np.zeros(w_q.shape[0])
     bias_q = np.clip(np.rint(bias / (s_in.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
     acc_bias = bias_q - s_in.zero_point * w_q.reshape(w_q.shape[0], -1).astype(np.int64).sum(axis=1)
@@ -120,9 +132,9 @@ def _activation_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
 def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float], cfg: QuantConfig) -> NodeQuant:
     s_in = ins[0]
     if node.op in (Op.CONV, Op.DENSE):
-        return _gemm_quant(node, s_in, qparams_from_range(*out_range), cfg)
+        return _gemm_quant(node, s_in, qparams_from_range(*out_range, cfg.act_bits), cfg)
     if node.op is Op.ADD:
-        return _add_quant(node, ins[0], ins[1], qparams_from_range(*out_range), cfg)
+        return _add_quant(node, ins[0], ins[1], qparams_from_range(*out_range, cfg.act_bits), cfg)
     if node.op in (Op.AVGPOOL, Op.GLOBAL_AVGPOOL):
         return _pool_quant(node, s_in, cfg)
     if node.op is Op.ACTIVATION:
@@ -131,7 +143,7 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
         lut = np.rint(np.exp(-s_in.scale * np.arange(256)) * (1 << 15)).astype(np.int32)
         return NodeQuant(out=SOFTMAX_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
     if node.op is Op.PAD:
-        fill = int(np.clip(round(node.attrs.value / s_in.scale) + s_in.zero_point, INT8_MIN, INT8_MAX))
+        fill = int(np.clip(round(node.attrs.value / s_in.scale) + s_in.zero_point, *int_range(s_in.bits)))
         return NodeQuant(out=s_in, fill=fill, in_zero_points=(s_in.zero_point,))
     return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten: same scale
 
@@ -139,7 +151,7 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
 def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig | None = None) -> Graph:
     """Attach integer parameters to every node; the result runs in quant.int_exec."""
     cfg = cfg or QuantConfig()
-    qp = {graph.input_name: qparams_from_range(*ranges[graph.input_name])}
+    qp = {graph.input_name: qparams_from_range(*ranges[graph.input_name], cfg.act_bits)}
     nodes = []
     for node in graph.nodes:
         nq = quantize_node(node, [qp[t] for t in node.inputs], ranges.get(node.output, (0.0, 0.0)), cfg)

@@ -204,3 +204,11 @@ def _versions() -> str:
         except PackageNotFoundError:
             out.append(f"{pkg}=none")
     return ",".join(out)
+
+
+def sweep_cost(_shared, rows: int, cols: int, acc_bits: int, data_bits: int, target: str) -> tuple[str, dict]:
+    """The `hwsim sweep --synth` task (runs on sweep workers): one array's cost, keyed as the sweep looks it up."""
+    from hwsim.sweep.evaluate import synth_key
+    r = synthesize(ArrayParams(rows, cols, data_bits=data_bits, acc_bits=acc_bits), target)
+    return synth_key(rows, cols, acc_bits, data_bits), {"luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
+                                                         "fmax_mhz": r.fmax_mhz}

@@ -13,7 +13,7 @@ from quant.int_exec import quantize_input, run_int
 from quant.onnx_import import load_onnx
 from quant.quantize import QuantConfig, qparams_from_range, quantize
 from quant.serialize import load_graph, save_graph
-from tests.quant.test_onnx_import import small_cnn
+from tests.helpers import small_cnn
 
 RNG = np.random.default_rng(1)
 
@@ -114,3 +114,40 @@ def test_options_stay_close_to_float(cfg, lenet, fashion_test):
     x = Preprocess()(pixels[:2000])
     drop = top1(predict_float(lenet, x), labels[:2000]) - top1(predict_int(q, x), labels[:2000])
     assert drop < (0.06 if cfg.pow2 else 0.01)
+
+
+@pytest.mark.parametrize("weight_bits,act_bits", [(4, 8), (8, 4), (6, 5)])
+def test_narrow_bit_widths(weight_bits, act_bits, lenet, fashion_test):
+    """Sub-8-bit weights/activations: values stay inside their range (in int8 storage), accuracy degrades
+    gracefully, and the cycle engine still reproduces the integer executor bit for bit."""
+    from hwsim.config import AcceleratorConfig
+    from hwsim.cycle import run_cycle
+    from quant.quantize import int_range
+    cfg = QuantConfig(weight_bits=weight_bits, act_bits=act_bits)
+    calib = Preprocess()(np.load("models/lenet_calib.npz")["images"])
+    q = quantize(lenet, collect_ranges(lenet, calib), cfg)
+    w_hi = int_range(weight_bits)[1]
+    a_lo, a_hi = int_range(act_bits)
+    assert q.input_quant.bits == act_bits
+    for node in q.nodes:
+        if node.quant.weight is not None:
+            assert -w_hi <= node.quant.weight.min() and node.quant.weight.max() <= w_hi
+            assert node.quant.out.bits == act_bits
+    pixels, labels = fashion_test
+    x = Preprocess()(pixels[:1000])
+    x_q = quantize_input(x, q.input_quant)
+    assert a_lo <= x_q.min() and x_q.max() <= a_hi
+    for name, t in run_int(q, x_q[:50], intermediate=True).items():
+        if name != q.input_name:
+            assert a_lo <= t.min() and t.max() <= a_hi, name
+    drop = top1(predict_float(lenet, x), labels[:1000]) - top1(predict_int(q, x), labels[:1000])
+    assert drop < 0.06
+    run = run_cycle(q, x_q[:2], AcceleratorConfig(rows=4, cols=4))
+    assert np.array_equal(run.output, run_int(q, x_q[:2], acc_type=run.acc_type))
+
+
+@pytest.mark.parametrize("bits", [1, 9, 8.0])
+def test_bit_width_validated(bits):
+    from quant.errors import ConfigError
+    with pytest.raises(ConfigError, match="weight_bits"):
+        QuantConfig(weight_bits=bits)

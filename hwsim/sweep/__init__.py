@@ -1,0 +1,1 @@
+"""`hwsim sweep`: design-space exploration over accelerator configs and bit widths."""

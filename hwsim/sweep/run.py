@@ -1,0 +1,232 @@
+"""A sweep from start to resume: expand the space, skip points results.csv already holds,
+compute the shared tables (top-1 per bit width, FPGA cost per array), evaluate the remaining
+points in chunks on the chosen runner, append each chunk's rows as it completes, then list and
+plot the Pareto front."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.sweep.evaluate import (
+    COLUMNS,
+    Tables,
+    bits_key,
+    data_bits,
+    evaluate_chunk,
+    measure_accuracy,
+    synth_key,
+)
+from hwsim.sweep.pareto import pareto_front, plot_pareto, usable_objectives
+from hwsim.sweep.runners import make_runner
+from hwsim.sweep.space import Point, Space, points
+from hwsim.sweep.store import ResultStore, format_value
+from quant.data import fashion_available, load_fashion_mnist
+from quant.errors import DataError, ModelFormatError
+from quant.evaluate import logits_tensor
+from quant.ir import Graph
+from quant.onnx_import import load_onnx
+from quant.pipeline import FASHION_SHAPE, QuantJob, calibration_inputs
+
+ProgressFactory = Callable[..., Callable[[int], None]]
+TABLES = "tables.json"
+
+
+def _no_progress(label: str, total: int, unit: str | None = None) -> Callable[[int], None]:
+    return lambda n: None
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    model: Path
+    space: Space
+    out: Path
+    workers: int = 1
+    dask: str | None = None
+    synth: str | None = None  # FPGA target for Yosys cost per array, or None
+    data_dir: Path | None = None
+    calib_data: Path | None = None
+    chunk: int | None = None  # points per task (default: about 8 tasks per worker, at most 100)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    runner: str
+    total_points: int
+    evaluated: int  # this run
+    resumed: int  # already in results.csv
+    rows: list[dict]
+    front: list[dict]
+    minimize: tuple[str, ...]
+    maximize: tuple[str, ...]
+    dropped_objectives: list[str]
+    points_wall_s: float  # evaluating the points (tables excluded)
+    files: list[Path] = field(default_factory=list)
+    accuracy_note: str = ""
+
+    @property
+    def points_per_s(self) -> float:
+        return self.evaluated / self.points_wall_s if self.points_wall_s > 0 else 0.0
+
+
+def _accuracy_inputs(job: SweepJob, graph: Graph) -> tuple[np.ndarray, np.ndarray, dict, str] | str:
+    """(x, labels, calibration ranges, source) for per-bit-width top-1, or why there is none."""
+    if job.space.images == 0:
+        return "accuracy off ([accuracy] images = 0)"
+    fits = graph.input_shape == FASHION_SHAPE and graph.shape_of(logits_tensor(graph))[-1] == 10
+    if job.data_dir is None and not (fits and fashion_available()):
+        return "accuracy not measured: no labelled test set for this model (Fashion-MNIST via --data DIR)"
+    pixels, labels = load_fashion_mnist("test", job.data_dir)
+    if not fits or tuple(pixels.shape[1:]) != FASHION_SHAPE[2:]:
+        raise DataError(f"{job.data_dir}: test images are {pixels.shape[1]}x{pixels.shape[2]} with "
+                        f"{int(labels.max()) + 1} classes; the model takes {'x'.join(map(str, graph.input_shape[1:]))}")
+    from quant.calibrate import collect_ranges
+    from quant.data import Preprocess
+    n = min(job.space.images, len(pixels))
+    ranges = collect_ranges(graph, calibration_inputs(QuantJob(model=job.model, data_dir=job.data_dir,
+                                                               calib_data=job.calib_data), graph))
+    return Preprocess()(pixels[:n]), labels[:n], ranges, f"first {n:,} Fashion-MNIST test images"
+
+
+def _accuracy_task(graph, x, labels, ranges, weight_bits, act_bits):
+    return bits_key(weight_bits, act_bits), measure_accuracy(graph, ranges, x, labels, weight_bits, act_bits)
+
+
+def _float_top1(graph: Graph, x: np.ndarray, labels: np.ndarray) -> float:
+    from quant.evaluate import predict_float, top1
+    return 100.0 * top1(predict_float(graph, x), labels)
+
+
+def _chunks(todo: list[Point], size: int) -> list[tuple]:
+    return [(todo[i:i + size],) for i in range(0, len(todo), size)]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def signature(job: SweepJob, accuracy_source: str) -> dict:
+    return {"model": job.model.name, "model_sha256": hashlib.sha256(job.model.read_bytes()).hexdigest(),
+            "space": job.space.to_dict(), "synth": job.synth, "accuracy": accuracy_source}
+
+
+def run_sweep(job: SweepJob, progress: ProgressFactory = _no_progress, synth_fn: Callable | None = None) -> SweepResult:
+    if job.model.suffix != ".onnx":
+        raise ModelFormatError(f"{job.model}: a sweep needs the float ONNX model (it re-quantizes per bit width)")
+    graph = load_onnx(job.model)
+    grid = points(job.space)
+    acc_inputs = _accuracy_inputs(job, graph)
+    acc_note = acc_inputs if isinstance(acc_inputs, str) else ""
+    store = ResultStore(job.out, signature(job, acc_note or acc_inputs[3]), COLUMNS)
+    done = store.open()
+    try:
+        todo = [p for p in grid if p.key not in done]
+        tables = _load_tables(job.out)
+        runner = make_runner(graph, job.workers if todo else 1, job.dask if todo else None)
+        try:
+            tables = _fill_tables(runner, tables, todo, acc_inputs, job, graph, progress, synth_fn)
+            _write_atomic(job.out / TABLES, (json.dumps(_tables_doc(tables), indent=2) + "\n").encode())
+            size = job.chunk or max(1, min(100, math.ceil(len(todo) / (8 * max(job.workers, 1)))))
+            advance = progress("points", len(todo), "points")
+            t0 = time.perf_counter()
+            for rows in runner.imap_unordered(evaluate_chunk, [(*c, tables) for c in _chunks(todo, size)]):
+                store.append(rows)
+                advance(len(rows))
+            wall = time.perf_counter() - t0
+        finally:
+            runner.close()
+    finally:
+        store.close()
+    return _finish(job, store, grid, len(todo), wall, runner.name, acc_note)
+
+
+def _load_tables(out: Path) -> Tables:
+    path = out / TABLES
+    if not path.is_file():
+        return Tables()
+    doc = json.loads(path.read_text())
+    return Tables(doc["accuracy"], doc["float_top1_pct"], doc["synth"])
+
+
+def _tables_doc(t: Tables) -> dict:
+    return {"accuracy": t.accuracy, "float_top1_pct": t.float_top1, "synth": t.synth}
+
+
+def _fill_tables(runner, tables: Tables, todo: list[Point], acc_inputs, job: SweepJob, graph: Graph,
+                 progress: ProgressFactory, synth_fn: Callable | None) -> Tables:
+    accuracy, synth, float_top1 = dict(tables.accuracy), dict(tables.synth), tables.float_top1
+    if not isinstance(acc_inputs, str):
+        x, labels, ranges, _ = acc_inputs
+        if float_top1 is None:
+            float_top1 = _float_top1(graph, x, labels)
+        bits = sorted({(p.weight_bits, p.act_bits) for p in todo} - {_bits(k) for k in accuracy}, reverse=True)
+        advance = progress("accuracy", len(bits), "bit widths")
+        for key, top1 in runner.imap_unordered(_accuracy_task, [(x, labels, ranges, w, a) for w, a in bits]):
+            accuracy[key] = top1
+            advance(1)
+    if job.synth and synth_fn is not None:
+        arrays = sorted({(p.config.rows, p.config.cols, p.config.acc_bits, data_bits(p)) for p in todo})
+        arrays = [a for a in arrays if synth_key(*a) not in synth]
+        advance = progress(f"synthesis ({job.synth})", len(arrays), "arrays")
+        for key, cost in runner.imap_unordered(synth_fn, [(*a, job.synth) for a in arrays]):
+            synth[key] = cost
+            advance(1)
+    return replace(tables, accuracy=accuracy, synth=synth, float_top1=float_top1)
+
+
+def _bits(key: str) -> tuple[int, int]:
+    w, a = key[1:].split("a")
+    return int(w), int(a)
+
+
+def _finish(job: SweepJob, store: ResultStore, grid: list[Point], evaluated: int, wall: float, runner: str,
+            acc_note: str) -> SweepResult:
+    keys = {p.key for p in grid}
+    rows = [r for r in store.rows() if r["point"] in keys]
+    ok = [r for r in rows if r["status"] == "ok"]
+    minimize, maximize, dropped = usable_objectives(ok, job.space.minimize, job.space.maximize)
+    front = sorted(pareto_front(ok, minimize, maximize), key=lambda r: r["latency_us"])
+    files = [store.path]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(COLUMNS)
+    writer.writerows([format_value(r[c]) for c in COLUMNS] for r in front)
+    _write_atomic(job.out / "pareto.csv", buf.getvalue().encode())
+    files.append(job.out / "pareto.csv")
+    if ok:
+        cost_key = next((k for k in minimize if k != "latency_us"), "pes")
+        color = next(iter(maximize), None)
+        png = plot_pareto(ok, front, cost_key, color, f"{job.model.stem}: {len(ok):,} feasible of {len(rows):,} "
+                          f"points, Pareto front over {', '.join((*minimize, *maximize))}")
+        _write_atomic(job.out / "pareto.png", png)
+        files.append(job.out / "pareto.png")
+    parquet = _write_parquet(job.out, rows)
+    if parquet:
+        files.append(parquet)
+    return SweepResult(runner, len(grid), evaluated, len(grid) - evaluated, rows, front, minimize, maximize, dropped,
+                       wall, files, acc_note)
+
+
+def _write_parquet(out: Path, rows: list[dict]) -> Path | None:
+    """results.parquet when pyarrow is installed (optional)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    table = pa.Table.from_pylist(rows)
+    tmp = out / ".results.parquet.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, out / "results.parquet")
+    return out / "results.parquet"
