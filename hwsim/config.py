@@ -129,18 +129,23 @@ def override(cfg: AcceleratorConfig, **values: Any) -> AcceleratorConfig:
     return replace(cfg, **values).validate()
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML document, or one ConfigError line: missing, unreadable or invalid."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read {what} ({err})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+
+
 def load_config(path: str | Path) -> AcceleratorConfig:
     """A TOML file of config keys, optionally starting from `preset = "mid16"`; keys may sit at
     the top level or under [accelerator]."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read config ({err})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    doc = read_toml(path, "config")
     doc = doc.get("accelerator", doc)
     base = preset(doc.pop("preset", DEFAULT_PRESET))
     try:

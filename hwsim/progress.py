@@ -26,3 +26,8 @@ def progress_bars(enabled: bool = True, unit: str = "images") -> Iterator[Callab
             task = bars.add_task(label, total=total)
             return lambda n: bars.advance(task, n)
         yield factory
+
+
+def no_progress(label: str, total: int, unit: str | None = None) -> Callable[[int], None]:
+    """The factory to pass when nobody watches (library calls, tests)."""
+    return lambda n: None

@@ -16,6 +16,7 @@ import numpy as np
 
 from hwsim.analytical import MapResult, map_graph
 from hwsim.config import AcceleratorConfig
+from hwsim.progress import no_progress
 from hwsim.report.measure import confusion, measure_predictions, time_float
 from hwsim.workload import quantized
 from quant.analysis import INT8_BYTES, summarize
@@ -31,10 +32,6 @@ from quant.torch_exec import TorchModel, pick_device
 ProgressFactory = Callable[..., Callable[[int], None]]  # (label, total, unit=None) -> advance(n)
 # (qgraph, int8 inputs, config, where the inputs came from, progress) -> the report's "rtl" section
 RtlCheck = Callable[[Graph, np.ndarray, AcceleratorConfig, str, ProgressFactory], dict]
-
-
-def _no_progress(label: str, total: int, unit: str | None = None) -> Callable[[int], None]:
-    return lambda n: None
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ def _performance(floats: list, cfg: AcceleratorConfig, device, mapped_by_batch: 
     return rows
 
 
-def build_summary(job: ReportJob, progress: ProgressFactory = _no_progress, rtl_check: RtlCheck | None = None) -> dict:
+def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_check: RtlCheck | None = None) -> dict:
     t_start = time.perf_counter()
     job.validate()
     graph = load_onnx(job.model)

@@ -168,7 +168,9 @@ def _rtl(s: dict) -> list[Block]:
             Text(f"{_int(r['images'])} images ({r['inputs']}) through the generated Verilog tile engine "
                  f"({r['array']}, {r['simulator']}): logits {verdict} with the integer executor; layer cycles "
                  f"{'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's. Simulation {_num(r['wall_s'], 1)} s "
-                 f"after a {_num(r['build_s'], 1)} s build."),
+                 f"after a {_num(r['build_s'], 1)} s build."
+                 + ("" if s["config"]["dataflow"] == "os" else " The RTL engine is output-stationary: its cycles are "
+                    "compared with hwsim's OS timing of the same array, not the configured dataflow's.")),
             Table(("layer", "RTL cycles", "hwsim compute cycles"), rows)]
 
 

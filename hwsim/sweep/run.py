@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.progress import no_progress
 from hwsim.sweep.evaluate import (
     COLUMNS,
     Tables,
@@ -39,10 +40,6 @@ from quant.pipeline import FASHION_SHAPE, QuantJob, calibration_inputs
 
 ProgressFactory = Callable[..., Callable[[int], None]]
 TABLES = "tables.json"
-
-
-def _no_progress(label: str, total: int, unit: str | None = None) -> Callable[[int], None]:
-    return lambda n: None
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ def signature(job: SweepJob, accuracy_source: str) -> dict:
             "space": job.space.to_dict(), "synth": job.synth, "accuracy": accuracy_source}
 
 
-def run_sweep(job: SweepJob, progress: ProgressFactory = _no_progress, synth_fn: Callable | None = None) -> SweepResult:
+def run_sweep(job: SweepJob, progress: ProgressFactory = no_progress, synth_fn: Callable | None = None) -> SweepResult:
     if job.model.suffix != ".onnx":
         raise ModelFormatError(f"{job.model}: a sweep needs the float ONNX model (it re-quantizes per bit width)")
     graph = load_onnx(job.model)

@@ -27,13 +27,22 @@ from __future__ import annotations
 import ast
 import itertools
 import operator
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hwsim.config import DEFAULT_PRESET, AcceleratorConfig, Dataflow, override, parse_array, parse_dataflow, preset
+from hwsim.config import (
+    DEFAULT_PRESET,
+    AcceleratorConfig,
+    Dataflow,
+    override,
+    parse_array,
+    parse_dataflow,
+    preset,
+    read_toml,
+)
+from hwsim.sweep.store import parse_value
 from quant.errors import ConfigError, HwsimError
 from quant.quantize import QuantConfig
 
@@ -174,7 +183,7 @@ def parse_space(doc: dict, cli_axes: Iterable[str] = ()) -> Space:
         name, sep, values = item.partition("=")
         if not sep or not values:
             raise ConfigError(f"--axis {item!r}: expected KEY=V1,V2,... e.g. --axis array=8x8,16x16")
-        raw[name.strip()] = [_cli_value(v) for v in values.split(",")]
+        raw[name.strip()] = [parse_value(v.strip()) for v in values.split(",")]
     axes: list[tuple[str, tuple]] = []
     for key, spec in raw.items():
         if key not in AXES and key not in ALIASES:
@@ -208,16 +217,6 @@ def parse_space(doc: dict, cli_axes: Iterable[str] = ()) -> Space:
     return Space(base, tuple(axes), constraints, minimize, maximize, images)
 
 
-def _cli_value(text: str) -> Any:
-    text = text.strip()
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _only(table: dict, section: str, keys: tuple[str, ...]) -> None:
     unknown = sorted(set(table) - set(keys))
     if unknown:
@@ -238,14 +237,7 @@ def load_space(path: str | Path | None, cli_axes: Iterable[str] = ()) -> Space:
     doc: dict = {}
     if path is not None:
         path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: space file not found") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read ({err})") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML ({err})") from None
+        doc = read_toml(path, "space")
     try:
         return parse_space(doc, cli_axes)
     except ConfigError as err:
