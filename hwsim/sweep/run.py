@@ -29,7 +29,7 @@ from hwsim.sweep.evaluate import (
 )
 from hwsim.sweep.pareto import pareto_front, plot_pareto, usable_objectives
 from hwsim.sweep.runners import make_runner
-from hwsim.sweep.space import Point, Space, points
+from hwsim.sweep.space import DEFAULT_MINIMIZE, Point, Space, points
 from hwsim.sweep.store import ResultStore, format_value
 from quant.data import fashion_available, load_fashion_mnist
 from quant.errors import DataError, ModelFormatError
@@ -192,7 +192,10 @@ def _finish(job: SweepJob, store: ResultStore, grid: list[Point], evaluated: int
     keys = {p.key for p in grid}
     rows = [r for r in store.rows() if r["point"] in keys]
     ok = [r for r in rows if r["status"] == "ok"]
-    minimize, maximize, dropped = usable_objectives(ok, job.space.minimize, job.space.maximize)
+    minimize = job.space.minimize
+    if job.synth and minimize == DEFAULT_MINIMIZE:
+        minimize = tuple("luts" if k == "pes" else k for k in minimize)  # area from Yosys, not a PE count
+    minimize, maximize, dropped = usable_objectives(ok, minimize, job.space.maximize)
     front = sorted(pareto_front(ok, minimize, maximize), key=lambda r: r["latency_us"])
     files = [store.path]
     buf = io.StringIO()

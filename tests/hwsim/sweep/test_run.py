@@ -151,9 +151,10 @@ def test_bad_sweeps_one_line_errors(capsys, tmp_path):
 def test_synth_adds_fpga_cost(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # a cold synthesis cache
     out = tmp_path / "s"
-    code, _, err = run(capsys, "sweep", str(LENET), "--axis", "array=2x2", "--axis", "dataflow=os,ws",
-                       "--synth", "ice40", "--out", str(out), "--workers", "1")
+    code, stdout, err = run(capsys, "sweep", str(LENET), "--axis", "array=2x2", "--axis", "dataflow=os,ws",
+                            "--synth", "ice40", "--out", str(out), "--workers", "1")
     assert code == 0, err
+    assert "minimize latency_us, luts, sram_kib_total" in stdout and "LUTs" in stdout
     import csv
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 2 and all(int(r["luts"]) > 0 and float(r["fmax_mhz"]) > 0 for r in rows)
