@@ -10,7 +10,8 @@ Source: M. Horowitz, "Computing's energy problem (and what we can do about it)",
 How hwsim uses it:
   * a MAC is one b-bit multiply plus one 32-bit accumulate; multiplier energy scales with the
     square of the operand width (an array multiplier's partial products): 0.2 * (b / 8)^2 pJ.
-  * a vector-unit element-op (pool compare/add, activation, add) is one 8-bit add.
+  * a vector-unit element-op (pool compare/add, activation, add) is one 8-bit add; a layer's
+    element-ops are counted as lanes x its vector cycles (idle lanes of the last cycle included).
   * SRAM energy per byte is interpolated log-log in the buffer's size between the three
     points (and extrapolated outside them); every byte read from or written to a buffer pays it.
   * DRAM costs 1.95 nJ / 8 B per byte moved.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hwsim.analytical import MapResult
+from hwsim.analytical import LayerResult, MapResult
 from hwsim.config import AcceleratorConfig
 
 MULT8_PJ = 0.2
@@ -67,18 +68,17 @@ class Energy:
                 "dram_uj": self.dram_pj / 1e6, "total_uj": self.total_pj / 1e6}
 
 
+def layer_energy(layer: LayerResult, cfg: AcceleratorConfig, bits: int = 8) -> Energy:
+    """One layer's dynamic energy; vector element-ops are counted as lanes x cycles."""
+    t = layer.traffic
+    sram = sum((getattr(t, f"{b}_sram_read") + getattr(t, f"{b}_sram_write")) *
+               sram_pj_per_byte(getattr(cfg, f"{b}_sram_kib")) for b in ("ifmap", "filter", "ofmap"))
+    return Energy(mac_pj=layer.macs * mac_pj(bits) if layer.unit == "array" else 0.0,
+                  vector_pj=layer.compute_cycles * cfg.vector_lanes * ADD8_PJ if layer.unit == "vector" else 0.0,
+                  sram_pj=sram, dram_pj=(layer.dram_read_bytes + layer.dram_write_bytes) * dram_pj_per_byte())
+
+
 def inference_energy(result: MapResult, bits: int = 8) -> Energy:
     """Dynamic energy of one mapped run (all `result.batch` images) with `bits`-bit operands."""
-    cfg: AcceleratorConfig = result.config
-    per_byte = {b: sram_pj_per_byte(getattr(cfg, f"{b}_sram_kib")) for b in ("ifmap", "filter", "ofmap")}
-    mac = vector = sram = dram = 0.0
-    for layer in result.layers:
-        t = layer.traffic
-        if layer.unit == "array":
-            mac += layer.macs * mac_pj(bits)
-        else:
-            vector += layer.compute_cycles * cfg.vector_lanes * ADD8_PJ
-        for b in per_byte:
-            sram += (getattr(t, f"{b}_sram_read") + getattr(t, f"{b}_sram_write")) * per_byte[b]
-        dram += (layer.dram_read_bytes + layer.dram_write_bytes) * dram_pj_per_byte()
-    return Energy(mac, vector, sram, dram)
+    parts = [layer_energy(layer, result.config, bits) for layer in result.layers]
+    return Energy(*(sum(getattr(p, f) for p in parts) for f in ("mac_pj", "vector_pj", "sram_pj", "dram_pj")))

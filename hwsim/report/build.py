@@ -16,6 +16,7 @@ import numpy as np
 
 from hwsim.analytical import MapResult, map_graph
 from hwsim.config import AcceleratorConfig
+from hwsim.energy import inference_energy, layer_energy
 from hwsim.progress import no_progress
 from hwsim.report.measure import confusion, measure_predictions, time_float
 from hwsim.workload import quantized
@@ -136,6 +137,12 @@ def _accuracy(inputs: Inputs, pred) -> dict | None:
             "confusion_float": confusion(labels, pred.float_pred, k).tolist()}
 
 
+def _energy_nj(lr, cfg: AcceleratorConfig) -> dict:
+    e = layer_energy(lr, cfg)
+    return {"energy_mac_nj": e.mac_pj / 1e3, "energy_vector_nj": e.vector_pj / 1e3, "energy_sram_nj": e.sram_pj / 1e3,
+            "energy_dram_nj": e.dram_pj / 1e3, "energy_nj": e.total_pj / 1e3}
+
+
 def _layers(graph: Graph, mapped: MapResult, pred) -> list[dict]:
     rows = {r.name: r for r in summarize(graph).layers}
     errors = {e.name: e for e in pred.layer_errors}
@@ -157,6 +164,7 @@ def _layers(graph: Graph, mapped: MapResult, pred) -> list[dict]:
             "sqnr_db": _sqnr(e.sqnr_db), "max_abs_error": e.max_abs_error, "lsb": e.scale,
             "intensity_mac_per_byte": lr.macs / dram if dram and lr.unit == "array" else None,
             "mac_per_cycle": lr.macs / lr.total_cycles if lr.total_cycles else 0.0,
+            **_energy_nj(lr, mapped.config),
         })
     return out
 
@@ -240,6 +248,9 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
                    "sram_use_pct": _pct(mapped.peak_footprint_bytes / sram),
                    "dram_read_bytes": mapped.total("dram_read_bytes"),
                    "dram_write_bytes": mapped.total("dram_write_bytes")},
+        "energy": {**{k.replace("_uj", "_nj"): 1e3 * v for k, v in inference_energy(mapped).to_dict().items()},
+                   "source": "Horowitz, ISSCC 2014 (45 nm): 8-bit multiply 0.2 pJ, 32-bit add 0.1 pJ, "
+                             "SRAM 10/20/100 pJ per 64-bit access at 8 KB/32 KB/1 MB, DRAM 1.3-2.6 nJ per 64 bits"},
         "roofline": {"peak_mac_per_cycle": cfg.pes, "dram_bytes_per_cycle": cfg.dram_bytes_per_cycle,
                      "ridge_mac_per_byte": cfg.pes / cfg.dram_bytes_per_cycle},
         "rtl": None,

@@ -151,10 +151,25 @@ def _memory(s: dict) -> list[Block]:
             Table(("layer", "op", "params fp32 (B)", "params int8 (B)", "acts fp32 (B)", "acts int8 (B)",
                    "DRAM rd (B)", "DRAM wr (B)", "on-chip (B)", "MAC/DRAM B", "MAC/cycle"), rows, "ll" + "r" * 9),
             Figure("memory", "bytes per layer: float32 vs int8 parameters and activations, DRAM traffic"),
+            *_energy(s),
             Text(f"Roofline: the array peaks at {_int(roof['peak_mac_per_cycle'])} MAC/cycle; the DRAM link "
                  f"moves {_num(roof['dram_bytes_per_cycle'], 1)} B/cycle, so a layer needs "
                  f"{_num(roof['ridge_mac_per_byte'])} MAC per DRAM byte to be compute-bound."),
             Figure("roofline", "roofline: attained MAC/cycle vs MACs per DRAM byte, one point per GEMM layer")]
+
+
+def _energy(s: dict) -> list[Block]:
+    e = s["energy"]
+    rows = tuple((r["name"], r["op"], _num(r["energy_mac_nj"], 1), _num(r["energy_vector_nj"], 1),
+                  _num(r["energy_sram_nj"], 1), _num(r["energy_dram_nj"], 1), _num(r["energy_nj"], 1))
+                 for r in s["layers"])
+    rows += (("total", "", _num(e["mac_nj"], 1), _num(e["vector_nj"], 1), _num(e["sram_nj"], 1),
+              _num(e["dram_nj"], 1), _num(e["total_nj"], 1)),)
+    return [Heading("Energy estimate", 3),
+            Text(f"Dynamic energy per image from hwsim's access counts and {e['source']} (the DRAM midpoint "
+                 "taken; SRAM interpolated in buffer size). No leakage, clock or control: for comparing designs, "
+                 "not for sign-off."),
+            Table(("layer", "op", "MAC (nJ)", "vector (nJ)", "SRAM (nJ)", "DRAM (nJ)", "total (nJ)"), rows, "llrrrrr")]
 
 
 def _rtl(s: dict) -> list[Block]:

@@ -80,3 +80,11 @@ def test_cycles_and_latency(lenet, lenet_summary):
     assert perf["float32", 1]["latency_us"] > 0 and perf["float32", 256]["throughput_images_per_s"] > 0
     assert s["memory"]["peak_footprint_bytes"] <= s["memory"]["sram_bytes"]
     assert s["float_device"]["device"] in ("cpu", "cuda") and s["environment"]["torch"]
+
+
+def test_energy_adds_up(lenet, lenet_summary):
+    from hwsim.energy import inference_energy
+    e = lenet_summary["energy"]
+    assert e["total_nj"] == pytest.approx(inference_energy(map_graph(lenet, preset("edge8"))).total_pj / 1e3)
+    assert e["total_nj"] == pytest.approx(sum(r["energy_nj"] for r in lenet_summary["layers"]))
+    assert e["mac_nj"] == pytest.approx(416_520 * 0.3 / 1e3)  # 0.2 pJ 8-bit multiply + 0.1 pJ 32-bit add
