@@ -188,4 +188,4 @@ def sweep_report(result, console: Console | None = None) -> None:
     if result.accuracy_note:
         lines.append(result.accuracy_note)
     lines.append("wrote " + ", ".join(str(f) for f in result.files))
-    console.print("\n".join(lines), highlight=False)
+    console.print("\n".join(lines), highlight=False, markup=False)

@@ -4,6 +4,7 @@ folder belongs to; a rerun with the same signature resumes, a different one is r
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ from quant.errors import ConfigError
 
 RESULTS = "results.csv"
 SIGNATURE = "sweep.json"
+LOCK = ".lock"  # flock-ed while a sweep writes here
 
 
 def format_value(v: Any) -> str:
@@ -40,13 +42,28 @@ class ResultStore:
         self.signature = json.loads(json.dumps(signature))  # compared with what sweep.json reads back
         self.path = folder / RESULTS
         self._file: io.TextIOWrapper | None = None
+        self._lock: io.TextIOWrapper | None = None
 
     def open(self) -> dict[str, dict]:
         """Create or resume; returns the finished rows by point key."""
         try:
+            return self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> dict[str, dict]:
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"--out {self.folder}: cannot create the sweep folder ({err.strerror or err})") from None
+        self._lock = open(self.folder / LOCK, "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            raise ConfigError(f"--out {self.folder}: another sweep is running in this folder") from None
         sig_path = self.folder / SIGNATURE
         done: dict[str, dict] = {}
         if sig_path.is_file():
@@ -96,6 +113,9 @@ class ResultStore:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def rows(self) -> list[dict]:
         with open(self.path, newline="") as f:

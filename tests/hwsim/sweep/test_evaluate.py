@@ -52,3 +52,14 @@ def test_pareto_front():
     assert pareto_front(rows, (), ()) == []
     assert usable_objectives(rows, ("latency_us", "luts"), ("int8_top1_pct",)) == (
         ("latency_us",), ("int8_top1_pct",), ["luts"])
+
+
+def test_pareto_front_equals_brute_force_on_random_ties():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a, b, c = rng.integers(0, 40, 400), rng.integers(0, 40, 400), rng.integers(0, 4, 400)
+    rows = [{"point": str(i), "a": int(a[i]), "b": int(b[i]), "c": int(c[i])} for i in range(400)]
+    cost = np.array([[r["a"], r["b"], -r["c"]] for r in rows])
+    brute = [r for i, r in enumerate(rows)
+             if not np.any(np.all(cost <= cost[i], axis=1) & np.any(cost < cost[i], axis=1))]
+    assert pareto_front(rows, ("a", "b"), ("c",)) == brute and len(brute) > 3

@@ -161,3 +161,16 @@ def test_synth_adds_fpga_cost(capsys, tmp_path, monkeypatch):
     assert rows[0]["luts"] == rows[1]["luts"]  # one synthesis per distinct array
     assert float(rows[0]["latency_at_fmax_us"]) == pytest.approx(int(rows[0]["total_cycles"]) /
                                                                  float(rows[0]["fmax_mhz"]))
+
+
+def test_one_sweep_per_folder_at_a_time(tmp_path):
+    from hwsim.sweep.store import ResultStore
+    from quant.errors import ConfigError
+    first = ResultStore(tmp_path, {"s": 1}, ("point",))
+    first.open()
+    with pytest.raises(ConfigError, match="another sweep is running"):
+        ResultStore(tmp_path, {"s": 1}, ("point",)).open()
+    first.close()
+    second = ResultStore(tmp_path, {"s": 1}, ("point",))
+    assert second.open() == {}
+    second.close()
