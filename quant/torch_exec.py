@@ -55,11 +55,19 @@ def _pad(x, pads: tuple[int, int, int, int], value: float):
     return F.pad(x, (left, right, top, bottom), value=value) if any(pads) else x
 
 
+def _symmetric(pads: tuple[int, int, int, int]) -> bool:
+    top, left, bottom, right = pads
+    return top == bottom and left == right
+
+
 def _conv(node: Node, x, params):
     import torch.nn.functional as F
     a = node.attrs
     w, b = params[node.name]
-    out = F.conv2d(_pad(x, a.pads, 0.0), w, b, stride=a.stride, dilation=a.dilation, groups=a.groups)
+    if _symmetric(a.pads):  # let the kernel pad (no copy)
+        out = F.conv2d(x, w, b, stride=a.stride, padding=a.pads[:2], dilation=a.dilation, groups=a.groups)
+    else:
+        out = F.conv2d(_pad(x, a.pads, 0.0), w, b, stride=a.stride, dilation=a.dilation, groups=a.groups)
     return _clamp(out, a.act)
 
 
@@ -72,6 +80,8 @@ def _dense(node: Node, x, params):
 def _maxpool(node: Node, x, params):
     import torch.nn.functional as F
     a = node.attrs
+    if _symmetric(a.pads) and 2 * a.pads[0] <= a.kernel[0] and 2 * a.pads[1] <= a.kernel[1]:
+        return F.max_pool2d(x, a.kernel, a.stride, padding=a.pads[:2])  # torch pads with -inf too
     return F.max_pool2d(_pad(x, a.pads, float("-inf")), a.kernel, a.stride)
 
 

@@ -100,6 +100,9 @@ class FloatTiming:
                 "throughput_images_per_s": self.throughput}
 
 
-def time_float(model: TorchModel, x: np.ndarray, batch: int, repeats: int) -> FloatTiming:
-    median = statistics.median(model.time_inference(x, batch, repeats))
+def time_float(model: TorchModel, x: np.ndarray, batch: int, repeats: int, budget_s: float = math.inf) -> FloatTiming:
+    """Median of `repeats` timed passes, fewer (at least 3) when one pass would blow `budget_s`."""
+    probe = model.time_inference(x, batch, 1, warmup=1)[0]
+    repeats = max(3, min(repeats, int(budget_s / max(probe, 1e-9))))
+    median = statistics.median(model.time_inference(x, batch, repeats, warmup=0))
     return FloatTiming(batch, repeats, 1e3 * median, batch / median)

@@ -18,13 +18,21 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _names(layers: list[dict]) -> list[str]:
-    return [f"{r['name']}\n{r['op']}" for r in layers]
+FEW_LAYERS = 12  # up to this many, bars get wide labels ("name\nop"); more: rotated names, capped width
 
 
-def _bar_axes(n: int, height: float = 3.6):
-    fig = Figure(figsize=(max(6.5, 1.2 * n + 2), height))
+def _bar_axes(n: int, height: float = 3.6, per_layer: float = 1.2):
+    width = max(6.5, per_layer * n + 2) if n <= FEW_LAYERS else min(16.0, 0.28 * per_layer * n + 2)
+    fig = Figure(figsize=(width, height + (0 if n <= FEW_LAYERS else 1.2)))
     return fig, fig.add_subplot()
+
+
+def _layer_ticks(ax, x, layers: list[dict]) -> None:
+    if len(layers) <= FEW_LAYERS:
+        ax.set_xticks(x, [f"{r['name']}\n{r['op']}" for r in layers], fontsize=8)
+    else:
+        ax.set_xticks(x, [r["name"] for r in layers], fontsize=6, rotation=90)
+        ax.set_xlim(-0.7, len(layers) - 0.3)
 
 
 def plot_cycles(s: dict) -> bytes:
@@ -34,7 +42,7 @@ def plot_cycles(s: dict) -> bytes:
     compute = [r["compute_cycles"] for r in layers]
     ax.bar(x, compute, color=COMPUTE, label="compute")
     ax.bar(x, [r["stall_cycles"] for r in layers], bottom=compute, color=STALL, label="DRAM stall")
-    ax.set_xticks(x, _names(layers), fontsize=8)
+    _layer_ticks(ax, x, layers)
     ax.set_ylabel("cycles per image")
     ax.set_title(f"cycles per layer: {s['totals']['total_cycles']:,} in all")
     ax.legend(frameon=False)
@@ -49,7 +57,7 @@ def plot_utilization(s: dict) -> bytes:
     ax.bar(x, [r["utilization_pct"] for r in layers], color=COMPUTE)
     ax.axhline(s["totals"]["utilization_pct"], color="k", lw=1, ls="--",
                label=f"whole model {s['totals']['utilization_pct']:.1f} %")
-    ax.set_xticks(x, _names(layers), fontsize=8)
+    _layer_ticks(ax, x, layers)
     ax.set_ylim(0, 100)
     ax.set_ylabel("array utilization (%)")
     ax.set_title(f"utilization of the {s['config']['rows']}x{s['config']['cols']} array per GEMM layer")
@@ -61,8 +69,7 @@ def plot_utilization(s: dict) -> bytes:
 def plot_memory(s: dict) -> bytes:
     layers = [r for r in s["layers"] if r["op"] != "Flatten"]
     x = np.arange(len(layers))
-    fig = Figure(figsize=(max(7.5, 1.4 * len(layers) + 2), 4.0))
-    ax = fig.add_subplot()
+    fig, ax = _bar_axes(len(layers), 4.0, per_layer=1.4)
     w = 0.16
     series = (("params fp32", "param_bytes_fp32", FLOAT, None), ("params int8", "param_bytes_int8", INT8, None),
               ("acts fp32", "act_bytes_fp32", FLOAT, "//"), ("acts int8", "act_bytes_int8", INT8, "//"),
@@ -73,7 +80,7 @@ def plot_memory(s: dict) -> bytes:
         ax.bar(x + (i - 2) * w, heights, w, color=color, hatch=hatch, label=label,
                edgecolor="white" if hatch else None)
     ax.set_yscale("log")
-    ax.set_xticks(x, _names(layers), fontsize=8)
+    _layer_ticks(ax, x, layers)
     ax.set_ylabel("bytes per image (log)")
     ax.set_title("memory per layer: float32 vs int8, and DRAM traffic")
     ax.legend(frameon=False, ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
@@ -86,9 +93,10 @@ def plot_sqnr(s: dict) -> bytes:
     x = np.arange(len(layers))
     fig, ax = _bar_axes(len(layers))
     ax.bar(x, [r["sqnr_db"] for r in layers], color=COMPUTE)
-    for xi, r in zip(x, layers, strict=True):
-        ax.text(xi, r["sqnr_db"], f"{r['sqnr_db']:.1f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, _names(layers), fontsize=8)
+    if len(layers) <= FEW_LAYERS:
+        for xi, r in zip(x, layers, strict=True):
+            ax.text(xi, r["sqnr_db"], f"{r['sqnr_db']:.1f}", ha="center", va="bottom", fontsize=8)
+    _layer_ticks(ax, x, layers)
     ax.set_ylabel("SQNR (dB), higher is better")
     ax.set_title("int8 output vs float32 output, per layer (error accumulates left to right)")
     ax.grid(axis="y", alpha=0.3)
@@ -109,9 +117,11 @@ def plot_roofline(s: dict) -> bytes:
             label=f"roof: min({peak:,} MAC/cycle, {bw:g} B/cycle x intensity)")
     ax.axvline(roof["ridge_mac_per_byte"], color="k", lw=0.8, ls=":")
     for i, r in enumerate(layers):
-        ax.scatter(r["intensity_mac_per_byte"], r["mac_per_cycle"], s=40, zorder=3)
-        ax.annotate(r["name"], (r["intensity_mac_per_byte"], r["mac_per_cycle"]), fontsize=8,
-                    xytext=(6, 4 if i % 2 == 0 else -11), textcoords="offset points")
+        ax.scatter(r["intensity_mac_per_byte"], r["mac_per_cycle"], s=40 if len(layers) <= FEW_LAYERS else 14,
+                   zorder=3)
+        if len(layers) <= FEW_LAYERS:  # beyond that, names would only overprint each other
+            ax.annotate(r["name"], (r["intensity_mac_per_byte"], r["mac_per_cycle"]), fontsize=8,
+                        xytext=(6, 4 if i % 2 == 0 else -11), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (MACs per DRAM byte)")
