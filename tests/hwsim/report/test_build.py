@@ -88,3 +88,10 @@ def test_energy_adds_up(lenet, lenet_summary):
     assert e["total_nj"] == pytest.approx(inference_energy(map_graph(lenet, preset("edge8"))).total_pj / 1e3)
     assert e["total_nj"] == pytest.approx(sum(r["energy_nj"] for r in lenet_summary["layers"]))
     assert e["mac_nj"] == pytest.approx(416_520 * 0.3 / 1e3)  # 0.2 pJ 8-bit multiply + 0.1 pJ 32-bit add
+
+
+def test_throughput_batch_fits_the_timing_budget():
+    from hwsim.report.build import TIMING_BUDGET_S, throughput_batch
+    assert throughput_batch(256, 0.0003) == 256  # LeNet on a CPU: 256 images in 77 ms
+    assert throughput_batch(256, 0.027) == 64 and 64 * 0.027 <= TIMING_BUDGET_S < 128 * 0.027  # ResNet-18
+    assert throughput_batch(256, 10.0) == 1
