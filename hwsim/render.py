@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from pathlib import Path
 
 from rich import box
@@ -159,12 +160,19 @@ def sweep_report(result, console: Console | None = None) -> None:
     """The Pareto front as a table, then one line on what ran and where the files are."""
     console = console or make_console()
     objectives = [*result.minimize, *result.maximize]
+    if not any(r["status"] == "ok" for r in result.rows):
+        reasons = Counter(r["status"] for r in result.rows).most_common(1)
+        console.print(f"no feasible point among {len(result.rows):,}; most common reason: {reasons[0][0]}",
+                      highlight=False, markup=False)
+        return
     t = Table(box=box.SIMPLE_HEAD, title=f"Pareto front: {len(result.front)} of {len(result.rows):,} points "
               f"(minimize {', '.join(result.minimize) or '-'}; maximize {', '.join(result.maximize) or '-'})",
               title_justify="left")
     synth = any(r["luts"] is not None for r in result.front)
+    labelled = any(r["int8_top1_pct"] is not None for r in result.front)
+    quality = ("int8_top1_pct", "int8 top-1 %") if labelled else ("logits_sqnr_db", "logits SQNR dB")
     cols = ["array", "dataflow", "SRAM KiB", "DRAM B/cyc", "MHz", "bits w/a", "latency µs", "util %",
-            "energy µJ", "int8 top-1 %", *(("LUTs", "Fmax MHz") if synth else ())]
+            "energy µJ", quality[1], *(("LUTs", "Fmax MHz") if synth else ())]
     for c in cols:
         t.add_column(c, justify="left" if c in ("array", "dataflow") else "right")
 
@@ -174,7 +182,7 @@ def sweep_report(result, console: Console | None = None) -> None:
         t.add_row(f"{r['rows']}x{r['cols']}", r["dataflow"], f"{r['ifmap_sram_kib']}/{r['filter_sram_kib']}/"
                   f"{r['ofmap_sram_kib']}", f"{r['dram_bytes_per_cycle']:g}", f"{r['clock_mhz']:g}",
                   f"{r['weight_bits']}/{r['act_bits']}", num(r["latency_us"], ",.1f"), num(r["utilization_pct"], ".1f"),
-                  num(r["energy_per_image_uj"], ".2f"), num(r["int8_top1_pct"], ".2f"),
+                  num(r["energy_per_image_uj"], ".2f"), num(r[quality[0]], ".2f"),
                   *((num(r["luts"], ","), num(r["fmax_mhz"], ".1f")) if synth else ()))
     console.print(t)
     if len(result.front) > PARETO_ROWS:

@@ -19,8 +19,8 @@ POINT_COLUMNS = ("point", "rows", "cols", "pes", "dataflow", "ifmap_sram_kib", "
                  "act_bits", "batch")
 RESULT_COLUMNS = ("status", "total_cycles", "compute_cycles", "stall_cycles", "latency_us",
                   "throughput_images_per_s", "utilization_pct", "peak_footprint_bytes", "dram_bytes",
-                  "energy_per_image_uj", "int8_top1_pct", "float_top1_pct", "luts", "ffs", "dsps", "fmax_mhz",
-                  "latency_at_fmax_us")
+                  "energy_per_image_uj", "int8_top1_pct", "float_top1_pct", "logits_sqnr_db", "luts", "ffs",
+                  "dsps", "fmax_mhz", "latency_at_fmax_us")
 COLUMNS = POINT_COLUMNS + RESULT_COLUMNS
 
 
@@ -38,9 +38,10 @@ def data_bits(point: Point) -> int:
 
 @dataclass(frozen=True)
 class Tables:
-    """What every point looks up rather than recomputes: top-1 per bit width, cost per array."""
-    accuracy: dict[str, float] = field(default_factory=dict)  # bits_key -> int8 top-1 (%)
+    """What every point looks up rather than recomputes: quality per bit width, cost per array."""
+    accuracy: dict[str, float | None] = field(default_factory=dict)  # bits_key -> int8 top-1 (%), None: no labels
     float_top1: float | None = None
+    sqnr: dict[str, float] = field(default_factory=dict)  # bits_key -> SQNR (dB) of the logits vs float
     synth: dict[str, dict] = field(default_factory=dict)  # synth_key -> {luts, ffs, dsps, fmax_mhz}
 
 
@@ -77,7 +78,8 @@ def evaluate_point(graph: Graph, point: Point, tables: Tables) -> dict:
                dram_bytes=result.total("dram_read_bytes") + result.total("dram_write_bytes"),
                energy_per_image_uj=energy.total_pj / 1e6 / point.batch,
                int8_top1_pct=tables.accuracy.get(bits_key(point.weight_bits, point.act_bits)),
-               float_top1_pct=tables.float_top1)
+               float_top1_pct=tables.float_top1,
+               logits_sqnr_db=tables.sqnr.get(bits_key(point.weight_bits, point.act_bits)))
     cost = tables.synth.get(synth_key(cfg.rows, cfg.cols, cfg.acc_bits, data_bits(point)))
     if cost:
         row.update(luts=cost["luts"], ffs=cost["ffs"], dsps=cost["dsps"], fmax_mhz=cost["fmax_mhz"])
@@ -90,10 +92,16 @@ def evaluate_chunk(graph: Graph, chunk: list[Point], tables: Tables) -> list[dic
     return [evaluate_point(graph, p, tables) for p in chunk]
 
 
-def measure_accuracy(graph: Graph, ranges: dict, x: np.ndarray, labels: np.ndarray, weight_bits: int,
-                     act_bits: int) -> float:
-    """int8 top-1 (%) of the graph quantized at these bit widths, from the integer executor."""
-    from quant.evaluate import predict_int, top1
+def measure_quality(graph: Graph, ranges: dict, x: np.ndarray, labels: np.ndarray | None, float_logits: np.ndarray,
+                    weight_bits: int, act_bits: int) -> tuple[float | None, float]:
+    """The graph quantized at these bit widths, run by the integer executor: top-1 (%) when labels are
+    given, and the SQNR (dB) of its dequantized logits against the float logits (any model)."""
+    from quant.evaluate import logits_tensor, predict_int, top1
     from quant.quantize import QuantConfig, quantize
     qgraph = quantize(graph, ranges, QuantConfig(weight_bits=weight_bits, act_bits=act_bits))
-    return 100.0 * top1(predict_int(qgraph, x), labels)
+    q_logits = predict_int(qgraph, x)
+    out = qgraph.producer(logits_tensor(qgraph)).quant.out
+    err = (q_logits.astype(np.float64) - out.zero_point) * out.scale - float_logits
+    noise = float(np.sum(err * err))
+    sqnr = 10 * np.log10(float(np.sum(float_logits.astype(np.float64) ** 2)) / noise) if noise else 999.0
+    return (None if labels is None else 100.0 * top1(q_logits, labels)), float(sqnr)

@@ -24,12 +24,12 @@ from hwsim.sweep.evaluate import (
     bits_key,
     data_bits,
     evaluate_chunk,
-    measure_accuracy,
+    measure_quality,
     synth_key,
 )
 from hwsim.sweep.pareto import pareto_front, plot_pareto, usable_objectives
 from hwsim.sweep.runners import make_runner
-from hwsim.sweep.space import DEFAULT_MINIMIZE, Point, Space, points
+from hwsim.sweep.space import DEFAULT_MAXIMIZE, DEFAULT_MINIMIZE, Point, Space, points
 from hwsim.sweep.store import ResultStore, format_value
 from quant.data import fashion_available, load_fashion_mnist
 from quant.errors import DataError, ModelFormatError
@@ -75,32 +75,37 @@ class SweepResult:
         return self.evaluated / self.points_wall_s if self.points_wall_s > 0 else 0.0
 
 
-def _accuracy_inputs(job: SweepJob, graph: Graph) -> tuple[np.ndarray, np.ndarray, dict, str] | str:
-    """(x, labels, calibration ranges, source) for per-bit-width top-1, or why there is none."""
+def _accuracy_inputs(job: SweepJob, graph: Graph) -> tuple[np.ndarray, np.ndarray | None, dict, str] | str:
+    """(x, labels or None, calibration ranges, source) for quality per bit width, or why there is none.
+    Labelled: the Fashion-MNIST test set when it fits the model (top-1 and logits SQNR); otherwise the
+    calibration inputs (logits SQNR only)."""
     if job.space.images == 0:
         return "accuracy off ([accuracy] images = 0)"
-    fits = graph.input_shape == FASHION_SHAPE and graph.shape_of(logits_tensor(graph))[-1] == 10
-    if job.data_dir is None and not (fits and fashion_available()):
-        return "accuracy not measured: no labelled test set for this model (Fashion-MNIST via --data DIR)"
-    pixels, labels = load_fashion_mnist("test", job.data_dir)
-    if not fits or tuple(pixels.shape[1:]) != FASHION_SHAPE[2:]:
-        raise DataError(f"{job.data_dir}: test images are {pixels.shape[1]}x{pixels.shape[2]} with "
-                        f"{int(labels.max()) + 1} classes; the model takes {'x'.join(map(str, graph.input_shape[1:]))}")
     from quant.calibrate import collect_ranges
     from quant.data import Preprocess
-    n = min(job.space.images, len(pixels))
-    ranges = collect_ranges(graph, calibration_inputs(QuantJob(model=job.model, data_dir=job.data_dir,
-                                                               calib_data=job.calib_data), graph))
-    return Preprocess()(pixels[:n]), labels[:n], ranges, f"first {n:,} Fashion-MNIST test images"
+    fits = graph.input_shape == FASHION_SHAPE and graph.shape_of(logits_tensor(graph))[-1] == 10
+    qjob = QuantJob(model=job.model, data_dir=job.data_dir, calib_data=job.calib_data)
+    if job.data_dir is not None or (fits and fashion_available()):
+        pixels, labels = load_fashion_mnist("test", job.data_dir)
+        if not fits or tuple(pixels.shape[1:]) != FASHION_SHAPE[2:]:
+            raise DataError(f"{job.data_dir}: test images are {pixels.shape[1]}x{pixels.shape[2]} with "
+                            f"{int(labels.max()) + 1} classes; the model takes "
+                            f"{'x'.join(map(str, graph.input_shape[1:]))}")
+        n = min(job.space.images, len(pixels))
+        ranges = collect_ranges(graph, calibration_inputs(qjob, graph))
+        return Preprocess()(pixels[:n]), labels[:n], ranges, f"first {n:,} Fashion-MNIST test images"
+    try:
+        calib = calibration_inputs(qjob, graph)
+    except DataError:
+        return ("accuracy not measured: no labelled test set and no calibration inputs for this model "
+                "(--calib-data FILE.npy, or Fashion-MNIST via --data DIR)")
+    n = min(job.space.images, len(calib))
+    return calib[:n], None, collect_ranges(graph, calib), f"{n:,} calibration inputs (logits SQNR, no labels)"
 
 
-def _accuracy_task(graph, x, labels, ranges, weight_bits, act_bits):
-    return bits_key(weight_bits, act_bits), measure_accuracy(graph, ranges, x, labels, weight_bits, act_bits)
-
-
-def _float_top1(graph: Graph, x: np.ndarray, labels: np.ndarray) -> float:
-    from quant.evaluate import predict_float, top1
-    return 100.0 * top1(predict_float(graph, x), labels)
+def _quality_task(graph, x, labels, ranges, float_logits, weight_bits, act_bits):
+    return bits_key(weight_bits, act_bits), measure_quality(graph, ranges, x, labels, float_logits, weight_bits,
+                                                            act_bits)
 
 
 def _chunks(todo: list[Point], size: int) -> list[tuple]:
@@ -153,25 +158,29 @@ def _load_tables(out: Path) -> Tables:
     if not path.is_file():
         return Tables()
     doc = json.loads(path.read_text())
-    return Tables(doc["accuracy"], doc["float_top1_pct"], doc["synth"])
+    return Tables(doc["accuracy"], doc["float_top1_pct"], doc["sqnr_db"], doc["synth"])
 
 
 def _tables_doc(t: Tables) -> dict:
-    return {"accuracy": t.accuracy, "float_top1_pct": t.float_top1, "synth": t.synth}
+    return {"accuracy": t.accuracy, "float_top1_pct": t.float_top1, "sqnr_db": t.sqnr, "synth": t.synth}
 
 
 def _fill_tables(runner, tables: Tables, todo: list[Point], acc_inputs, job: SweepJob, graph: Graph,
                  progress: ProgressFactory, synth_fn: Callable | None) -> Tables:
-    accuracy, synth, float_top1 = dict(tables.accuracy), dict(tables.synth), tables.float_top1
+    accuracy, sqnr, synth, float_top1 = dict(tables.accuracy), dict(tables.sqnr), dict(tables.synth), tables.float_top1
     if not isinstance(acc_inputs, str):
+        from quant.evaluate import predict_float, top1
         x, labels, ranges, _ = acc_inputs
-        if float_top1 is None:
-            float_top1 = _float_top1(graph, x, labels)
-        bits = sorted({(p.weight_bits, p.act_bits) for p in todo} - {_bits(k) for k in accuracy}, reverse=True)
-        advance = progress("accuracy", len(bits), "bit widths")
-        for key, top1 in runner.imap_unordered(_accuracy_task, [(x, labels, ranges, w, a) for w, a in bits]):
-            accuracy[key] = top1
-            advance(1)
+        bits = sorted({(p.weight_bits, p.act_bits) for p in todo} - {_bits(k) for k in sqnr}, reverse=True)
+        if bits:
+            float_logits = predict_float(graph, x)
+            if labels is not None and float_top1 is None:
+                float_top1 = 100.0 * top1(float_logits, labels)
+            advance = progress("accuracy", len(bits), "bit widths")
+            tasks = [(x, labels, ranges, float_logits, w, a) for w, a in bits]
+            for key, (top1_pct, sqnr_db) in runner.imap_unordered(_quality_task, tasks):
+                accuracy[key], sqnr[key] = top1_pct, sqnr_db
+                advance(1)
     if job.synth and synth_fn is not None:
         arrays = sorted({(p.config.rows, p.config.cols, p.config.acc_bits, data_bits(p)) for p in todo})
         arrays = [a for a in arrays if synth_key(*a) not in synth]
@@ -179,7 +188,7 @@ def _fill_tables(runner, tables: Tables, todo: list[Point], acc_inputs, job: Swe
         for key, cost in runner.imap_unordered(synth_fn, [(*a, job.synth) for a in arrays]):
             synth[key] = cost
             advance(1)
-    return replace(tables, accuracy=accuracy, synth=synth, float_top1=float_top1)
+    return replace(tables, accuracy=accuracy, sqnr=sqnr, synth=synth, float_top1=float_top1)
 
 
 def _bits(key: str) -> tuple[int, int]:
@@ -195,7 +204,10 @@ def _finish(job: SweepJob, store: ResultStore, grid: list[Point], evaluated: int
     minimize = job.space.minimize
     if job.synth and minimize == DEFAULT_MINIMIZE:
         minimize = tuple("luts" if k == "pes" else k for k in minimize)  # area from Yosys, not a PE count
-    minimize, maximize, dropped = usable_objectives(ok, minimize, job.space.maximize)
+    maximize = job.space.maximize
+    if maximize == DEFAULT_MAXIMIZE and all(r["int8_top1_pct"] is None for r in ok):
+        maximize = ("logits_sqnr_db",)  # no labels: fidelity to the float model instead of accuracy
+    minimize, maximize, dropped = usable_objectives(ok, minimize, maximize)
     front = sorted(pareto_front(ok, minimize, maximize), key=lambda r: r["latency_us"])
     files = [store.path]
     buf = io.StringIO()

@@ -174,3 +174,26 @@ def test_one_sweep_per_folder_at_a_time(tmp_path):
     second = ResultStore(tmp_path, {"s": 1}, ("point",))
     assert second.open() == {}
     second.close()
+
+
+def test_model_without_labels_is_ranked_by_logits_sqnr(capsys, tmp_path):
+    import numpy as np
+
+    from tests.helpers import chain_model
+    rng = np.random.default_rng(0)
+    model = chain_model(tmp_path / "rgb.onnx", (1, 3, 12, 12), [
+        ("Conv", {"w": rng.normal(size=(8, 3, 3, 3)).astype(np.float32)}, {"pads": [1, 1, 1, 1]}),
+        ("Relu", {}, {}), ("GlobalAveragePool", {}, {}), ("Flatten", {}, {}),
+        ("Gemm", {"w": rng.normal(size=(5, 8)).astype(np.float32)}, {"transB": 1})])
+    np.save(tmp_path / "calib.npy", rng.random((32, 3, 12, 12), dtype=np.float32))
+    code, stdout, err = run(capsys, "sweep", str(model), "--calib-data", str(tmp_path / "calib.npy"),
+                            "--axis", "array=4x4,8x8", "--axis", "weight_bits=8,3", "--out", str(tmp_path / "s"),
+                            "--workers", "1")
+    assert code == 0, err
+    assert "maximize logits_sqnr_db" in stdout and "logits SQNR dB" in stdout
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "s" / "results.csv")))
+    sqnr = {r["weight_bits"]: float(r["logits_sqnr_db"]) for r in rows}
+    assert all(r["int8_top1_pct"] == "" for r in rows) and sqnr["8"] > sqnr["3"] + 6  # ~6 dB a bit
+    code, stdout, err = run(capsys, "sweep", str(model), "--axis", "array=4x4", "--out", str(tmp_path / "t"))
+    assert code == 0 and "accuracy not measured: no labelled test set and no calibration inputs" in stdout, err
