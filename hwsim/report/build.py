@@ -50,7 +50,7 @@ class ReportJob:
     command: str = ""
 
     def validate(self) -> ReportJob:
-        if self.model.suffix != ".onnx" and self.model.suffix != "":
+        if self.model.suffix.lower() == ".npz":
             raise ModelFormatError(f"{self.model}: the report needs the float ONNX model (it measures the float "
                                    "reference), not a quantized .npz")
         if self.images < 1:

@@ -124,7 +124,7 @@ def signature(job: SweepJob, accuracy_source: str) -> dict:
 
 
 def run_sweep(job: SweepJob, progress: ProgressFactory = no_progress, synth_fn: Callable | None = None) -> SweepResult:
-    if job.model.suffix != ".onnx":
+    if job.model.suffix.lower() == ".npz":
         raise ModelFormatError(f"{job.model}: a sweep needs the float ONNX model (it re-quantizes per bit width)")
     graph = load_onnx(job.model)
     grid = points(job.space)
