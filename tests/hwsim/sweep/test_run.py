@@ -110,6 +110,9 @@ def test_pool_and_dask_give_identical_results(tmp_path, local_cluster, fashion_t
         if name == "dask":
             assert "Dask cluster" in result.runner
     assert results["serial"] == results["pool"] == results["dask"]
+    import pyarrow.parquet as pq  # the optional Parquet copy holds the same rows
+    table = pq.read_table(tmp_path / "dask" / "results.parquet").to_pylist()
+    assert sorted(r["point"] for r in table) == sorted(r["point"] for r in result.rows)
     rows = result.rows
     assert {r["int8_top1_pct"] is not None for r in rows if r["status"] == "ok"} == {True}
     assert {r["weight_bits"] for r in result.front} <= {8, 4}
