@@ -75,3 +75,14 @@ def small_cnn() -> torch.nn.Module:
             mod.running_mean.uniform_(-0.2, 0.2)
             mod.running_var.uniform_(0.5, 1.5)
     return m
+
+
+def rgb_model(folder: Path, calib_images: int = 64) -> tuple[Path, Path]:
+    """A small 3x12x12 -> 5 CNN with no labelled test set, and a .npy of calibration inputs for it."""
+    rng = np.random.default_rng(0)
+    model = chain_model(folder / "rgb.onnx", (1, 3, 12, 12), [
+        ("Conv", {"w": rng.normal(size=(8, 3, 3, 3)).astype(np.float32)}, {"pads": [1, 1, 1, 1]}),
+        ("Relu", {}, {}), ("GlobalAveragePool", {}, {}), ("Flatten", {}, {}),
+        ("Gemm", {"w": rng.normal(size=(5, 8)).astype(np.float32)}, {"transB": 1})])
+    np.save(folder / "calib.npy", rng.random((calib_images, 3, 12, 12), dtype=np.float32))
+    return model, folder / "calib.npy"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import LENET
-from tests.helpers import chain_model
+from tests.helpers import rgb_model
 from tests.hwsim.test_cli import assert_one_line_error, run
 
 
@@ -26,14 +26,9 @@ def test_cli_writes_the_report(capsys, tmp_path, fashion_test):
 
 
 def test_model_without_a_labelled_test_set(capsys, tmp_path):
-    rng = np.random.default_rng(0)
-    model = chain_model(tmp_path / "rgb.onnx", (1, 3, 12, 12), [
-        ("Conv", {"w": rng.normal(size=(8, 3, 3, 3)).astype(np.float32)}, {"pads": [1, 1, 1, 1]}),
-        ("Relu", {}, {}), ("GlobalAveragePool", {}, {}), ("Flatten", {}, {}),
-        ("Gemm", {"w": rng.normal(size=(5, 8)).astype(np.float32)}, {"transB": 1})])
-    np.save(tmp_path / "calib.npy", rng.random((64, 3, 12, 12), dtype=np.float32))
+    model, calib = rgb_model(tmp_path)
     out = tmp_path / "r"
-    code, _, err = run(capsys, "report", str(model), "--out", str(out), "--calib-data", str(tmp_path / "calib.npy"))
+    code, _, err = run(capsys, "report", str(model), "--out", str(out), "--calib-data", str(calib))
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["accuracy"] is None and "accuracy not measured" in summary["data"]["note"]

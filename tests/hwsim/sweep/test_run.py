@@ -180,16 +180,9 @@ def test_one_sweep_per_folder_at_a_time(tmp_path):
 
 
 def test_model_without_labels_is_ranked_by_logits_sqnr(capsys, tmp_path):
-    import numpy as np
-
-    from tests.helpers import chain_model
-    rng = np.random.default_rng(0)
-    model = chain_model(tmp_path / "rgb.onnx", (1, 3, 12, 12), [
-        ("Conv", {"w": rng.normal(size=(8, 3, 3, 3)).astype(np.float32)}, {"pads": [1, 1, 1, 1]}),
-        ("Relu", {}, {}), ("GlobalAveragePool", {}, {}), ("Flatten", {}, {}),
-        ("Gemm", {"w": rng.normal(size=(5, 8)).astype(np.float32)}, {"transB": 1})])
-    np.save(tmp_path / "calib.npy", rng.random((32, 3, 12, 12), dtype=np.float32))
-    code, stdout, err = run(capsys, "sweep", str(model), "--calib-data", str(tmp_path / "calib.npy"),
+    from tests.helpers import rgb_model
+    model, calib = rgb_model(tmp_path, calib_images=32)
+    code, stdout, err = run(capsys, "sweep", str(model), "--calib-data", str(calib),
                             "--axis", "array=4x4,8x8", "--axis", "weight_bits=8,3", "--out", str(tmp_path / "s"),
                             "--workers", "1")
     assert code == 0, err
