@@ -133,9 +133,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     job = ReportJob(model=model, config=accelerator_config(args), data_dir=Path(args.data) if args.data else None,
                     calib_data=Path(args.calib_data) if args.calib_data else None, images=args.images,
                     preprocess=Preprocess(args.mean, args.std), device=args.device, rtl_images=args.rtl,
-                    command=" ".join(["hwsim", *args.argv]))
-    job.validate()
-    check_output(out)
+                    command=" ".join(["hwsim", *args.argv])).validate()
+    check_output(out)  # before minutes of work, not after
     rtl_check = None
     if args.rtl:
         from rtl.e2e import report_check  # hwsim stays free of rtl imports; the CLI wires the hook

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+ProgressFactory = Callable[..., Callable[[int], None]]  # (label, total, unit=None) -> advance(n)
+
 
 @contextmanager
 def progress_bars(enabled: bool = True, unit: str = "images") -> Iterator[Callable[[str, int], Callable[[int], None]]]:

@@ -2,6 +2,7 @@
 running our QDQ export. Batched, with an optional progress callback."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -39,6 +40,15 @@ def predict_int(qgraph: Graph, x: np.ndarray, batch: int = 500, progress: Progre
         if progress:
             progress(len(out[-1]))
     return np.concatenate(out)
+
+
+def sqnr_db(signal_power: float, noise_power: float) -> float:
+    """10 log10(signal / noise); +inf when the int8 tensor is exact, -inf for an all-zero signal."""
+    if noise_power == 0.0:
+        return math.inf
+    if signal_power == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal_power / noise_power)
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -4,6 +4,7 @@ summary and nothing else, so every figure they show is in summary.json."""
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -16,11 +17,11 @@ import numpy as np
 
 from hwsim.analytical import MapResult, map_graph
 from hwsim.config import AcceleratorConfig
-from hwsim.energy import inference_energy, layer_energy
-from hwsim.progress import no_progress
+from hwsim.energy import layer_energy
+from hwsim.progress import ProgressFactory, no_progress
 from hwsim.report.measure import confusion, measure_predictions, time_float
 from hwsim.workload import quantized
-from quant.analysis import INT8_BYTES, summarize
+from quant.analysis import FLOAT32_BYTES, INT8_BYTES, Summary, summarize
 from quant.data import FASHION_CLASSES, Preprocess, fashion_available, load_fashion_mnist
 from quant.errors import ConfigError, DataError, ModelFormatError
 from quant.evaluate import logits_tensor
@@ -30,7 +31,6 @@ from quant.onnx_import import load_onnx
 from quant.pipeline import QuantJob, calibration_inputs
 from quant.torch_exec import TorchModel, pick_device
 
-ProgressFactory = Callable[..., Callable[[int], None]]  # (label, total, unit=None) -> advance(n)
 # (qgraph, int8 inputs, config, where the inputs came from, progress) -> the report's "rtl" section
 RtlCheck = Callable[[Graph, np.ndarray, AcceleratorConfig, str, ProgressFactory], dict]
 
@@ -124,7 +124,6 @@ def environment() -> dict:
             return metadata.version(pkg)
         except metadata.PackageNotFoundError:
             return "not installed"
-    import os
     return {"python": platform.python_version(), "platform": platform.platform(terse=True),
             "cpu_cores": os.cpu_count(), "hwsim": version("hwsim"), "numpy": version("numpy"),
             "torch": version("torch"), "onnx": version("onnx"), "onnxruntime": version("onnxruntime")}
@@ -149,14 +148,18 @@ def _accuracy(inputs: Inputs, pred) -> dict | None:
             "confusion_float": confusion(labels, pred.float_pred, k).tolist()}
 
 
+ENERGY_COLUMNS = (("mac", "energy_mac_nj"), ("vector", "energy_vector_nj"), ("sram", "energy_sram_nj"),
+                  ("dram", "energy_dram_nj"), ("total", "energy_nj"))  # model total <- per-layer column
+
+
 def _energy_nj(lr, cfg: AcceleratorConfig) -> dict:
     e = layer_energy(lr, cfg)
     return {"energy_mac_nj": e.mac_pj / 1e3, "energy_vector_nj": e.vector_pj / 1e3, "energy_sram_nj": e.sram_pj / 1e3,
             "energy_dram_nj": e.dram_pj / 1e3, "energy_nj": e.total_pj / 1e3}
 
 
-def _layers(graph: Graph, mapped: MapResult, pred) -> list[dict]:
-    rows = {r.name: r for r in summarize(graph).layers}
+def _layers(analysis: Summary, mapped: MapResult, pred) -> list[dict]:
+    rows = {r.name: r for r in analysis.layers}
     errors = {e.name: e for e in pred.layer_errors}
     clock = mapped.config.clock_mhz
     out = []
@@ -220,6 +223,7 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
     step(1)
 
     cfg = job.config
+    analysis = summarize(graph)
     mapped = map_graph(graph, cfg, batch=1)
     by_batch: dict[int, MapResult | str] = {1: mapped}
     try:
@@ -227,14 +231,13 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
     except ConfigError as err:
         by_batch[big] = str(err)
 
-    analysis = summarize(graph)
     sram = sum(cfg.sram_bytes(b) for b in ("ifmap", "filter", "ofmap"))
-    weights = graph.total_params
+    layers = _layers(analysis, mapped, pred)
     summary = {
         "report": {"generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "command": job.command,
                    "wall_s": None},
         "model": {"name": graph.name, "file": str(job.model), "input_shape": list(graph.input_shape),
-                  "params": weights, "weights": analysis.total_weights, "macs": graph.total_macs,
+                  "params": graph.total_params, "weights": analysis.total_weights, "macs": graph.total_macs,
                   "layers": len(graph.nodes)},
         "environment": environment(),
         "float_device": device.to_dict(),
@@ -243,7 +246,7 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
                  "preprocess": f"x = (pixel / 255 - {job.preprocess.mean:g}) / {job.preprocess.std:g}",
                  "note": inputs.note},
         "accuracy": _accuracy(inputs, pred),
-        "layers": _layers(graph, mapped, pred),
+        "layers": layers,
         "totals": {"macs": mapped.total("macs"), "compute_cycles": mapped.total("compute_cycles"),
                    "stall_cycles": mapped.total("stall_cycles"), "total_cycles": mapped.total_cycles,
                    "utilization_pct": _pct(mapped.utilization), "latency_us": 1e6 * mapped.latency_s,
@@ -251,7 +254,7 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
         "performance": _performance(floats, cfg, device, by_batch),
         "memory": {"param_bytes_fp32": analysis.total("param_bytes_fp32"),
                    "param_bytes_int8": analysis.total("param_bytes_int8"),
-                   "weight_bytes_fp32": 4 * analysis.total_weights,
+                   "weight_bytes_fp32": FLOAT32_BYTES * analysis.total_weights,
                    "weight_bytes_int8": INT8_BYTES * analysis.total_weights,
                    "input_bytes_fp32": analysis.layers[0].act_bytes_fp32,
                    "input_bytes_int8": analysis.layers[0].act_bytes_int8,
@@ -261,7 +264,7 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
                    "sram_use_pct": _pct(mapped.peak_footprint_bytes / sram),
                    "dram_read_bytes": mapped.total("dram_read_bytes"),
                    "dram_write_bytes": mapped.total("dram_write_bytes")},
-        "energy": {**{k.replace("_uj", "_nj"): 1e3 * v for k, v in inference_energy(mapped).to_dict().items()},
+        "energy": {**{f"{part}_nj": sum(r[column] for r in layers) for part, column in ENERGY_COLUMNS},
                    "source": "Horowitz, ISSCC 2014 (45 nm): 8-bit multiply 0.2 pJ, 32-bit add 0.1 pJ, "
                              "SRAM 10/20/100 pJ per 64-bit access at 8 KB/32 KB/1 MB, DRAM 1.3-2.6 nJ per 64 bits"},
         "roofline": {"peak_mac_per_cycle": cfg.pes, "dram_bytes_per_cycle": cfg.dram_bytes_per_cycle,

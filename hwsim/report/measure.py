@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.evaluate import logits_tensor
+from quant.evaluate import logits_tensor, sqnr_db
 from quant.int_exec import quantize_input, run_int
 from quant.ir import Graph
 from quant.torch_exec import TorchModel
@@ -70,15 +70,6 @@ def measure_predictions(graph: Graph, qgraph: Graph, model: TorchModel, x: np.nd
                               quant_of[n.output].scale) for n in graph.nodes)
     return Predictions(len(x), np.concatenate(f_pred) if classify else None,
                        np.concatenate(q_pred) if classify else None, errors)
-
-
-def sqnr_db(signal_power: float, noise_power: float) -> float:
-    """10 log10(signal / noise); +inf when the int8 tensor is exact, -inf for an all-zero signal."""
-    if noise_power == 0.0:
-        return math.inf
-    if signal_power == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal_power / noise_power)
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:

@@ -35,6 +35,15 @@ def _layer_ticks(ax, x, layers: list[dict]) -> None:
         ax.set_xlim(-0.7, len(layers) - 0.3)
 
 
+def _finish_bars(fig: Figure, ax, x, layers: list[dict], ylabel: str, title: str) -> bytes:
+    """What every per-layer bar plot ends with: layer ticks, labels, a light y grid, PNG bytes."""
+    _layer_ticks(ax, x, layers)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
 def plot_cycles(s: dict) -> bytes:
     layers = [r for r in s["layers"] if r["total_cycles"]]
     x = np.arange(len(layers))
@@ -42,12 +51,9 @@ def plot_cycles(s: dict) -> bytes:
     compute = [r["compute_cycles"] for r in layers]
     ax.bar(x, compute, color=COMPUTE, label="compute")
     ax.bar(x, [r["stall_cycles"] for r in layers], bottom=compute, color=STALL, label="DRAM stall")
-    _layer_ticks(ax, x, layers)
-    ax.set_ylabel("cycles per image")
-    ax.set_title(f"cycles per layer: {s['totals']['total_cycles']:,} in all")
     ax.legend(frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return _finish_bars(fig, ax, x, layers, "cycles per image",
+                        f"cycles per layer: {s['totals']['total_cycles']:,} in all")
 
 
 def plot_utilization(s: dict) -> bytes:
@@ -57,13 +63,10 @@ def plot_utilization(s: dict) -> bytes:
     ax.bar(x, [r["utilization_pct"] for r in layers], color=COMPUTE)
     ax.axhline(s["totals"]["utilization_pct"], color="k", lw=1, ls="--",
                label=f"whole model {s['totals']['utilization_pct']:.1f} %")
-    _layer_ticks(ax, x, layers)
     ax.set_ylim(0, 100)
-    ax.set_ylabel("array utilization (%)")
-    ax.set_title(f"utilization of the {s['config']['rows']}x{s['config']['cols']} array per GEMM layer")
     ax.legend(frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return _finish_bars(fig, ax, x, layers, "array utilization (%)",
+                        f"utilization of the {s['config']['rows']}x{s['config']['cols']} array per GEMM layer")
 
 
 def plot_memory(s: dict) -> bytes:
@@ -80,12 +83,10 @@ def plot_memory(s: dict) -> bytes:
         ax.bar(x + (i - 2) * w, heights, w, color=color, hatch=hatch, label=label,
                edgecolor="white" if hatch else None)
     ax.set_yscale("log")
-    _layer_ticks(ax, x, layers)
-    ax.set_ylabel("bytes per image (log)")
-    ax.set_title("memory per layer: float32 vs int8, and DRAM traffic")
     ax.legend(frameon=False, ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    ax.grid(axis="y", alpha=0.3, which="both")
-    return _png(fig)
+    ax.grid(axis="y", alpha=0.3, which="minor")  # the log axis' minor lines too
+    return _finish_bars(fig, ax, x, layers, "bytes per image (log)",
+                        "memory per layer: float32 vs int8, and DRAM traffic")
 
 
 def plot_sqnr(s: dict) -> bytes:
@@ -96,11 +97,8 @@ def plot_sqnr(s: dict) -> bytes:
     if len(layers) <= FEW_LAYERS:
         for xi, r in zip(x, layers, strict=True):
             ax.text(xi, r["sqnr_db"], f"{r['sqnr_db']:.1f}", ha="center", va="bottom", fontsize=8)
-    _layer_ticks(ax, x, layers)
-    ax.set_ylabel("SQNR (dB), higher is better")
-    ax.set_title("int8 output vs float32 output, per layer (error accumulates left to right)")
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return _finish_bars(fig, ax, x, layers, "SQNR (dB), higher is better",
+                        "int8 output vs float32 output, per layer (error accumulates left to right)")
 
 
 def plot_roofline(s: dict) -> bytes:

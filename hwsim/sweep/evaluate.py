@@ -96,12 +96,11 @@ def measure_quality(graph: Graph, ranges: dict, x: np.ndarray, labels: np.ndarra
                     weight_bits: int, act_bits: int) -> tuple[float | None, float]:
     """The graph quantized at these bit widths, run by the integer executor: top-1 (%) when labels are
     given, and the SQNR (dB) of its dequantized logits against the float logits (any model)."""
-    from quant.evaluate import logits_tensor, predict_int, top1
+    from quant.evaluate import logits_tensor, predict_int, sqnr_db, top1
     from quant.quantize import QuantConfig, quantize
     qgraph = quantize(graph, ranges, QuantConfig(weight_bits=weight_bits, act_bits=act_bits))
     q_logits = predict_int(qgraph, x)
     out = qgraph.producer(logits_tensor(qgraph)).quant.out
     err = (q_logits.astype(np.float64) - out.zero_point) * out.scale - float_logits
-    noise = float(np.sum(err * err))
-    sqnr = 10 * np.log10(float(np.sum(float_logits.astype(np.float64) ** 2)) / noise) if noise else 999.0
-    return (None if labels is None else 100.0 * top1(q_logits, labels)), float(sqnr)
+    sqnr = sqnr_db(float(np.sum(float_logits.astype(np.float64) ** 2)), float(np.sum(err * err)))
+    return (None if labels is None else 100.0 * top1(q_logits, labels)), min(sqnr, 999.0)  # 999: exact logits

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.progress import no_progress
+from hwsim.progress import ProgressFactory, no_progress
 from hwsim.sweep.evaluate import (
     COLUMNS,
     Tables,
@@ -38,7 +38,6 @@ from quant.ir import Graph
 from quant.onnx_import import load_onnx
 from quant.pipeline import FASHION_SHAPE, QuantJob, calibration_inputs
 
-ProgressFactory = Callable[..., Callable[[int], None]]
 TABLES = "tables.json"
 
 
@@ -171,7 +170,8 @@ def _fill_tables(runner, tables: Tables, todo: list[Point], acc_inputs, job: Swe
     if not isinstance(acc_inputs, str):
         from quant.evaluate import predict_float, top1
         x, labels, ranges, _ = acc_inputs
-        bits = sorted({(p.weight_bits, p.act_bits) for p in todo} - {_bits(k) for k in sqnr}, reverse=True)
+        pairs = sorted({(p.weight_bits, p.act_bits) for p in todo}, reverse=True)
+        bits = [b for b in pairs if bits_key(*b) not in sqnr]
         if bits:
             float_logits = predict_float(graph, x)
             if labels is not None and float_top1 is None:
@@ -189,11 +189,6 @@ def _fill_tables(runner, tables: Tables, todo: list[Point], acc_inputs, job: Swe
             synth[key] = cost
             advance(1)
     return replace(tables, accuracy=accuracy, sqnr=sqnr, synth=synth, float_top1=float_top1)
-
-
-def _bits(key: str) -> tuple[int, int]:
-    w, a = key[1:].split("a")
-    return int(w), int(a)
 
 
 def _finish(job: SweepJob, store: ResultStore, grid: list[Point], evaluated: int, wall: float, runner: str,
@@ -237,8 +232,7 @@ def _write_parquet(out: Path, rows: list[dict]) -> Path | None:
         import pyarrow.parquet as pq
     except ImportError:
         return None
-    table = pa.Table.from_pylist(rows)
-    tmp = out / ".results.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out / "results.parquet")
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    _write_atomic(out / "results.parquet", buf.getvalue().to_pybytes())
     return out / "results.parquet"
