@@ -16,6 +16,7 @@ import numpy as np
 
 from quant.float_exec import run_float
 from quant.ir import Graph
+from quant.limits import fitting_batch
 
 BINS = 2048
 Ranges = dict[str, tuple[float, float]]
@@ -35,6 +36,7 @@ def _batches(images: np.ndarray, batch: int):
 def collect_ranges(graph: Graph, images: np.ndarray, method: Method = Method.MINMAX, percentile: float = 99.99,
                    batch: int = 128, progress: Callable[[int], None] | None = None) -> Ranges:
     """Range (lo, hi) of the graph input and of every node output over `images`."""
+    batch = fitting_batch(graph, batch)
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
     for chunk in _batches(images, batch):

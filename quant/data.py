@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +30,10 @@ class Preprocess:
     std: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.std > 0:
-            raise DataError(f"--std must be positive, not {self.std}")
+        if not math.isfinite(self.mean):
+            raise DataError(f"--mean must be a finite number, not {self.mean}")
+        if not (math.isfinite(self.std) and self.std > 0):
+            raise DataError(f"--std must be a positive finite number, not {self.std}")
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         x = pixels.astype(np.float32)[:, None, :, :] / np.float32(255.0)
@@ -96,13 +102,72 @@ def calibration_pixels(directory: Path | str | None = None, shipped: Path | None
         raise
 
 
-def load_array(path: Path | str) -> np.ndarray:
-    """A float calibration/input array from .npy or .npz (first array)."""
+MAX_ARRAY_BYTES = 4 << 30  # calibration/input arrays: refused past this many bytes (float32) before reading
+
+
+def load_array(path: Path | str, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """A finite float32 calibration/input array from .npy or .npz (its first array), size-checked
+    from the header (and the zip directory) before anything is decompressed or read."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        data = np.load(path)
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a .npy/.npz array ({err})") from None
-    return np.asarray(data[data.files[0]] if hasattr(data, "files") else data, dtype=np.float32)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                members = [i for i in archive.infolist() if i.filename.endswith(".npy")]
+                if not members:
+                    raise DataError(f"{path}: .npz holds no arrays")
+                with archive.open(members[0]) as f:
+                    array = _read_npy(path, f, members[0].file_size, max_bytes)
+        else:
+            with open(path, "rb") as f:
+                array = _read_npy(path, f, path.stat().st_size, max_bytes)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a readable .npy/.npz array ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
+    if array.dtype.kind not in "fiub":
+        raise DataError(f"{path}: array of {array.dtype} values; calibration inputs are real numbers")
+    array = array.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise DataError(f"{path}: {bad:,} of {array.size:,} values are NaN or infinite")
+    return array
+
+
+def _read_npy(path: Path, f, stored_bytes: int, max_bytes: int) -> np.ndarray:
+    """Read one .npy stream after checking its header: shape and dtype give the size up front."""
+    version = np.lib.format.read_magic(f)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise DataError(f"{path}: .npy format version {version} is not supported")
+    shape, fortran, dtype = readers[version](f)
+    count = math.prod(shape)
+    if dtype.hasobject:
+        raise DataError(f"{path}: holds Python objects; only numeric arrays are read (no pickle)")
+    if count * max(dtype.itemsize, 4) > max_bytes:
+        raise DataError(f"{path}: array of shape {shape} needs {count * 4 / 2**30:.1f} GiB as float32 "
+                        f"(limit {max_bytes / 2**30:.0f} GiB)")
+    data = f.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise DataError(f"{path}: truncated array ({len(data):,} of {count * dtype.itemsize:,} bytes)")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def check_calibration(x: np.ndarray, source: str, preprocessed_range: tuple[float, float] | None = None) -> None:
+    """Warn when calibration inputs look like raw 0..255 pixels rather than the preprocessed inputs
+    the model takes (x = (pixel/255 - mean)/std), with the observed range."""
+    lo, hi = float(x.min()), float(x.max())
+    integral = bool(np.all(x == np.round(x)))
+    raw = hi > 1.5 and lo >= 0 and hi <= 255 and integral
+    far = preprocessed_range is not None and (hi > 4 * max(abs(preprocessed_range[1]), 1.0)
+                                              or lo < -4 * max(abs(preprocessed_range[0]), 1.0))
+    if raw or far:
+        expected = "" if preprocessed_range is None else \
+            f" (the documented preprocessing gives [{preprocessed_range[0]:.3g}, {preprocessed_range[1]:.3g}])"
+        warnings.warn(f"{source}: calibration values span [{lo:.3g}, {hi:.3g}]"
+                      f"{', whole numbers: raw 0..255 pixels?' if raw else ''} hwsim expects preprocessed model "
+                      f"inputs, x = (pixel/255 - mean)/std{expected}", DataWarning, stacklevel=2)
+
+
+class DataWarning(UserWarning):
+    """Calibration data that looks unlike the model's inputs."""

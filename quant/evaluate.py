@@ -11,6 +11,7 @@ import numpy as np
 from quant.float_exec import run_float
 from quant.int_exec import quantize_input, run_int
 from quant.ir import Graph, Op
+from quant.limits import fitting_batch
 from quant.qdq_export import to_qdq_model
 
 Progress = Callable[[int], None] | None
@@ -24,6 +25,7 @@ def logits_tensor(graph: Graph) -> str:
 
 def predict_float(graph: Graph, x: np.ndarray, batch: int = 500, progress: Progress = None) -> np.ndarray:
     name, out = logits_tensor(graph), []
+    batch = fitting_batch(graph, batch)
     for start in range(0, len(x), batch):
         out.append(run_float(graph, x[start:start + batch], intermediate=True)[name])
         if progress:
@@ -34,6 +36,7 @@ def predict_float(graph: Graph, x: np.ndarray, batch: int = 500, progress: Progr
 def predict_int(qgraph: Graph, x: np.ndarray, batch: int = 500, progress: Progress = None) -> np.ndarray:
     """int8 logits of float input x: quantized once at the boundary, then integer-only."""
     name, out = logits_tensor(qgraph), []
+    batch = fitting_batch(qgraph, batch)
     for start in range(0, len(x), batch):
         x_q = quantize_input(x[start:start + batch], qgraph.input_quant)
         out.append(run_int(qgraph, x_q, intermediate=True)[name])

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from quant.calibrate import Method, collect_ranges
-from quant.data import Preprocess, calibration_pixels, fashion_available, load_array, load_fashion_mnist
+from quant.data import (
+    Preprocess,
+    calibration_pixels,
+    check_calibration,
+    fashion_available,
+    load_array,
+    load_fashion_mnist,
+)
 from quant.errors import DataError
 from quant.evaluate import OrtAgreement, logits_tensor, ort_agreement, predict_float, predict_int, top1
 from quant.ir import Graph
@@ -38,6 +45,10 @@ class QuantJob:
     evaluate: bool = True
     cross_check: bool = True
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, int) or isinstance(self.images, bool) or self.images < 1:
+            raise DataError(f"--images {self.images!r}: must be a positive number of test images")
+
 
 @dataclass(frozen=True)
 class QuantResult:
@@ -60,6 +71,10 @@ def calibration_inputs(job: QuantJob, graph: Graph) -> np.ndarray:
         if x.ndim != len(graph.input_shape) or x.shape[1:] != want or len(x) == 0:
             raise DataError(f"{job.calib_data}: calibration data has shape {x.shape}, model input needs (N, "
                             f"{', '.join(map(str, want))})")
+        expected = None
+        if graph.input_shape == FASHION_SHAPE:  # the documented preprocessing of this model's data
+            expected = tuple(float(v) for v in job.preprocess(np.array([[[0]], [[255]]], dtype=np.uint8)).ravel())
+        check_calibration(x, str(job.calib_data), (min(expected), max(expected)) if expected else None)
         return x
     if graph.input_shape != FASHION_SHAPE:
         raise DataError(f"model input is {'x'.join(map(str, want))}, not Fashion-MNIST's 1x28x28: "
