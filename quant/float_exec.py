@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from quant.ir import ActKind, Clamp, Graph, Node, Op
-from quant.kernels import conv_gemm, im2col, pad_hw, pool_counts, windows
+from quant.kernels import conv_gemm, im2col, pad_hw, pool_counts, pool_windows
 
 
 def _clamp(x: np.ndarray, act: Clamp | None) -> np.ndarray:
@@ -26,10 +26,8 @@ def _dense(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def _avgpool(node: Node, x: np.ndarray) -> np.ndarray:
-    a = node.attrs
-    sums = windows(pad_hw(x, a.pads, 0.0), a.kernel, a.stride).sum(axis=(-1, -2))
-    counts = a.kernel[0] * a.kernel[1] if a.count_include_pad else pool_counts(x.shape[2:], a)
-    return sums / counts
+    sums = pool_windows(x, node.attrs, 0.0).sum(axis=(-1, -2))
+    return sums / pool_counts(x.shape[2:], node.attrs)
 
 
 def _activation(node: Node, x: np.ndarray) -> np.ndarray:
@@ -42,8 +40,7 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def _maxpool(node: Node, x: np.ndarray) -> np.ndarray:
-    a = node.attrs
-    return windows(pad_hw(x, a.pads, -np.inf), a.kernel, a.stride).max(axis=(-1, -2))
+    return pool_windows(x, node.attrs, -np.inf).max(axis=(-1, -2))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

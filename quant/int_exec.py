@@ -13,7 +13,7 @@ import numpy as np
 from quant.errors import IRError, OverflowDetected
 from quant.fixedpoint import INT32, IntType, requantize
 from quant.ir import ActKind, Graph, Node, Op, QParams, Requant
-from quant.kernels import conv_gemm, im2col, pad_hw, windows
+from quant.kernels import conv_gemm, im2col, pad_hw, pool_windows
 
 
 def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
@@ -93,16 +93,14 @@ class DenseKernel(IntKernel):
 
 class MaxPoolKernel(IntKernel):
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        a = node.attrs
-        return windows(pad_hw(x, a.pads, np.iinfo(np.int64).min), a.kernel, a.stride).max(axis=(-1, -2))
+        return pool_windows(x, node.attrs, np.iinfo(np.int64).min).max(axis=(-1, -2))
 
 
 class AvgPoolKernel(IntKernel):
-    """Integer window sum of (x - zp_in) times a per-position multiplier 1/count."""
+    """Integer window sum of (x - zp_in) times a per-position multiplier 1/count (kernels.pool_counts)."""
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        a = node.attrs
-        sums = windows(pad_hw(x - _zp_in(node), a.pads, 0), a.kernel, a.stride).sum(axis=(-1, -2))
+        sums = pool_windows(x - _zp_in(node), node.attrs, 0).sum(axis=(-1, -2))
         return apply_requant(sums, node.quant.requant)
 
 

@@ -53,7 +53,17 @@ def conv_gemm(cols: np.ndarray, weight: np.ndarray, groups: int, out_hw: tuple[i
     return out.transpose(0, 2, 1).reshape(n, weight.shape[0], *out_hw)
 
 
+def pool_windows(x: np.ndarray, attrs: PoolAttrs, pad_value: float) -> np.ndarray:
+    """(N, C, H, W) -> view (N, C, OH, OW, kh, kw) of a pool's windows; the pads and
+    the positions ceil_mode adds past the end pad hold pad_value."""
+    top, left, bottom, right = attrs.pads
+    eh, ew = attrs.extra_end(x.shape[2:])
+    return windows(pad_hw(x, (top, left, bottom + eh, right + ew), pad_value), attrs.kernel, attrs.stride)
+
+
 def pool_counts(in_hw: tuple[int, int], attrs: PoolAttrs) -> np.ndarray:
-    """How many real (unpadded) input cells each pooling window covers: (OH, OW)."""
-    ones = np.ones((1, 1, *in_hw), dtype=np.int64)
-    return windows(pad_hw(ones, attrs.pads, 0), attrs.kernel, attrs.stride).sum(axis=(-1, -2))[0, 0]
+    """The AvgPool divisor of each window, (OH, OW): the real input cells it covers, plus
+    the explicit pads if count_include_pad, never the positions ceil_mode adds (ONNX, PyTorch)."""
+    cells = pad_hw(np.ones((1, 1, *in_hw), dtype=np.int64), attrs.pads, int(attrs.count_include_pad))
+    eh, ew = attrs.extra_end(in_hw)
+    return windows(pad_hw(cells, (0, 0, eh, ew), 0), attrs.kernel, attrs.stride).sum(axis=(-1, -2))[0, 0]

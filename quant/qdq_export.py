@@ -70,7 +70,7 @@ def _float_op(b: _Builder, node: Node, xs: list[str], s_in: QParams) -> str:
     if node.op in (Op.MAXPOOL, Op.AVGPOOL):
         kw = {"count_include_pad": int(a.count_include_pad)} if node.op is Op.AVGPOOL else {}
         return b.node("MaxPool" if node.op is Op.MAXPOOL else "AveragePool", xs, out, kernel_shape=list(a.kernel),
-                      strides=list(a.stride), pads=list(a.pads), **kw)
+                      strides=list(a.stride), pads=list(a.pads), ceil_mode=int(a.ceil_mode), **kw)
     if node.op is Op.GLOBAL_AVGPOOL:
         return b.node("GlobalAveragePool", xs, out)
     if node.op is Op.ADD:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.ir import ActKind, Clamp, Graph, Node, Op
+from quant.ir import ActKind, Clamp, Graph, Node, Op, PoolAttrs
 from quant.kernels import pool_counts
 
 
@@ -81,17 +81,23 @@ def _maxpool(node: Node, x, params):
     import torch.nn.functional as F
     a = node.attrs
     if _symmetric(a.pads) and 2 * a.pads[0] <= a.kernel[0] and 2 * a.pads[1] <= a.kernel[1]:
-        return F.max_pool2d(x, a.kernel, a.stride, padding=a.pads[:2])  # torch pads with -inf too
-    return F.max_pool2d(_pad(x, a.pads, float("-inf")), a.kernel, a.stride)
+        # torch pads with -inf too, and its ceil_mode is ONNX's
+        return F.max_pool2d(x, a.kernel, a.stride, padding=a.pads[:2], ceil_mode=a.ceil_mode)
+    return F.max_pool2d(_pool_pad(x, a, float("-inf")), a.kernel, a.stride)
+
+
+def _pool_pad(x, a: PoolAttrs, value: float):
+    """x padded by the pool's pads plus the positions ceil_mode adds past the end pad."""
+    top, left, bottom, right = a.pads
+    eh, ew = a.extra_end(tuple(x.shape[2:]))
+    return _pad(x, (top, left, bottom + eh, right + ew), value)
 
 
 def _avgpool(node: Node, x, params):
     import torch
     import torch.nn.functional as F
     a = node.attrs
-    sums = F.avg_pool2d(_pad(x, a.pads, 0.0), a.kernel, a.stride) * (a.kernel[0] * a.kernel[1])
-    if a.count_include_pad:
-        return sums / (a.kernel[0] * a.kernel[1])
+    sums = F.avg_pool2d(_pool_pad(x, a, 0.0), a.kernel, a.stride) * (a.kernel[0] * a.kernel[1])
     counts = torch.as_tensor(pool_counts(tuple(x.shape[2:]), a), dtype=x.dtype, device=x.device)
     return sums / counts
 
