@@ -9,9 +9,11 @@ import hashlib
 import io
 import json
 import math
-import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,9 +32,9 @@ from hwsim.sweep.evaluate import (
 from hwsim.sweep.pareto import pareto_front, plot_pareto, usable_objectives
 from hwsim.sweep.runners import make_runner
 from hwsim.sweep.space import DEFAULT_MAXIMIZE, DEFAULT_MINIMIZE, Point, Space, points
-from hwsim.sweep.store import ResultStore, format_value
+from hwsim.sweep.store import ResultStore, format_value, write_atomic
 from quant.data import fashion_available, load_fashion_mnist
-from quant.errors import DataError, ModelFormatError
+from quant.errors import ConfigError, DataError, ModelFormatError
 from quant.evaluate import logits_tensor
 from quant.ir import Graph
 from quant.onnx_import import load_onnx
@@ -111,12 +113,6 @@ def _chunks(todo: list[Point], size: int) -> list[tuple]:
     return [(todo[i:i + size],) for i in range(0, len(todo), size)]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def signature(job: SweepJob, accuracy_source: str) -> dict:
     return {"model": job.model.name, "model_sha256": hashlib.sha256(job.model.read_bytes()).hexdigest(),
             "space": job.space.to_dict(), "synth": job.synth, "accuracy": accuracy_source}
@@ -130,34 +126,57 @@ def run_sweep(job: SweepJob, progress: ProgressFactory = no_progress, synth_fn: 
     acc_inputs = _accuracy_inputs(job, graph)
     acc_note = acc_inputs if isinstance(acc_inputs, str) else ""
     store = ResultStore(job.out, signature(job, acc_note or acc_inputs[3]), COLUMNS)
-    done = store.open()
-    try:
-        todo = [p for p in grid if p.key not in done]
-        tables = _load_tables(job.out)
-        runner = make_runner(graph, job.workers if todo else 1, job.dask if todo else None)
+    with _sigterm_as_interrupt():
+        done = store.open()
         try:
-            tables = _fill_tables(runner, tables, todo, acc_inputs, job, graph, progress, synth_fn)
-            _write_atomic(job.out / TABLES, (json.dumps(_tables_doc(tables), indent=2) + "\n").encode())
-            size = job.chunk or max(1, min(100, math.ceil(len(todo) / (8 * max(job.workers, 1)))))
-            advance = progress("points", len(todo), "points")
-            t0 = time.perf_counter()
-            for rows in runner.imap_unordered(evaluate_chunk, [(*c, tables) for c in _chunks(todo, size)]):
-                store.append(rows)
-                advance(len(rows))
-            wall = time.perf_counter() - t0
+            todo = [p for p in grid if p.key not in done]
+            tables = _load_tables(job.out)
+            runner = make_runner(graph, job.workers if todo else 1, job.dask if todo else None)
+            finished = False
+            try:
+                tables = _fill_tables(runner, tables, todo, acc_inputs, job, graph, progress, synth_fn)
+                write_atomic(job.out / TABLES, (json.dumps(_tables_doc(tables), indent=2) + "\n").encode())
+                size = job.chunk or max(1, min(100, math.ceil(len(todo) / (8 * max(job.workers, 1)))))
+                advance = progress("points", len(todo), "points")
+                t0 = time.perf_counter()
+                for rows in runner.imap_unordered(evaluate_chunk, [(*c, tables) for c in _chunks(todo, size)]):
+                    store.append(rows)
+                    advance(len(rows))
+                wall = time.perf_counter() - t0
+                finished = True
+            finally:
+                runner.close() if finished else runner.abort()  # interrupted or failed: stop the workers now
         finally:
-            runner.close()
-    finally:
-        store.close()
+            store.close()
     return _finish(job, store, grid, len(todo), wall, runner.name, acc_note)
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the sweep like Ctrl-C (KeyboardInterrupt: workers stopped, rows kept, exit 130);
+    a second SIGTERM kills at once. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _load_tables(out: Path) -> Tables:
-    path = out / TABLES
-    if not path.is_file():
+    """The shared tables of an earlier run; a cache: if it cannot be read it is recomputed."""
+    try:
+        doc = json.loads((out / TABLES).read_bytes())
+        return Tables(dict(doc["accuracy"]), doc["float_top1_pct"], dict(doc["sqnr_db"]), dict(doc["synth"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return Tables()
-    doc = json.loads(path.read_text())
-    return Tables(doc["accuracy"], doc["float_top1_pct"], doc["sqnr_db"], doc["synth"])
 
 
 def _tables_doc(t: Tables) -> dict:
@@ -209,14 +228,14 @@ def _finish(job: SweepJob, store: ResultStore, grid: list[Point], evaluated: int
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
     writer.writerows([format_value(r[c]) for c in COLUMNS] for r in front)
-    _write_atomic(job.out / "pareto.csv", buf.getvalue().encode())
+    write_atomic(job.out / "pareto.csv", buf.getvalue().encode())
     files.append(job.out / "pareto.csv")
     if ok:
         cost_key = next((k for k in minimize if k != "latency_us"), "pes")
         color = next(iter(maximize), None)
         png = plot_pareto(ok, front, cost_key, color, f"{job.model.stem}: {len(ok):,} feasible of {len(rows):,} "
                           f"points, Pareto front over {', '.join((*minimize, *maximize))}")
-        _write_atomic(job.out / "pareto.png", png)
+        write_atomic(job.out / "pareto.png", png)
         files.append(job.out / "pareto.png")
     parquet = _write_parquet(job.out, rows)
     if parquet:
@@ -233,6 +252,10 @@ def _write_parquet(out: Path, rows: list[dict]) -> Path | None:
     except ImportError:
         return None
     buf = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pylist(rows), buf)
-    _write_atomic(out / "results.parquet", buf.getvalue().to_pybytes())
+    try:
+        pq.write_table(pa.Table.from_pylist(rows), buf)
+    except pa.ArrowException as err:
+        raise ConfigError(f"{out / 'results.parquet'}: cannot convert results.csv ({err}); "
+                          "it was edited by hand? use another --out") from None
+    write_atomic(out / "results.parquet", buf.getvalue().to_pybytes())
     return out / "results.parquet"

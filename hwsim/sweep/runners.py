@@ -1,25 +1,78 @@
 """Where sweep tasks run: in this process, a local process pool, or a Dask distributed cluster.
 One interface: `imap_unordered(fn, tasks)` calls fn(shared, *task) for every task and yields
-results as they complete; `shared` (the model graph) is sent to each worker once."""
+results as they complete; `shared` (the model graph) is sent to each worker once. `close()` ends a
+finished sweep, `abort()` an interrupted one at once.
+
+Pool workers die with their parent: on Linux each asks the kernel for SIGKILL when its parent dies
+(prctl PR_SET_PDEATHSIG), and a watcher thread exits it when its parent changes (everywhere). They
+start with SIGINT blocked, so a Ctrl-C on the terminal reaches only the parent, which stops them.
+A dead pool worker, or a Dask cluster that loses its scheduler or its last worker, is one
+RunnerError line; the rows finished before it stay in results.csv."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
+import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from quant.errors import ConfigError
+from quant.errors import ConfigError, HwsimError
 
 _SHARED: Any = None
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_S = 0.5
 
 
-def _init_worker(shared: Any) -> None:
+class RunnerError(HwsimError):
+    """The workers or the cluster went away mid-sweep (finished rows are kept)."""
+
+
+def _init_worker(shared: Any, parent_pid: int) -> None:
     global _SHARED
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     _SHARED = shared
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Exit this process when the process parent_pid (its parent) dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="hwsim-watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _call(fn: Callable, task: tuple) -> Any:
     return fn(_SHARED, *task)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back from this thread while workers are spawned: they inherit the mask (as
+    multiprocessing's resource tracker does), and a Ctrl-C meanwhile is delivered on exit."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class SerialRunner:
@@ -35,19 +88,29 @@ class SerialRunner:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
 
 class PoolRunner:
     def __init__(self, shared: Any, workers: int):
         self.name = f"{workers} worker processes"
         # spawn: no fork of a process that may hold threads (progress display, torch)
         self.pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_init_worker, initargs=(shared,))
+                                           initializer=_init_worker, initargs=(shared, os.getpid()))
 
     def imap_unordered(self, fn: Callable, tasks: list[tuple]) -> Iterator[Any]:
-        futures = [self.pool.submit(_call, fn, task) for task in tasks]
+        with _sigint_blocked():  # submit spawns the workers
+            futures = [self.pool.submit(_call, fn, task) for task in tasks]
         try:
             for f in cf.as_completed(futures):
-                yield f.result()
+                try:
+                    result = f.result()
+                except cf.process.BrokenProcessPool:
+                    raise RunnerError("a sweep worker process died (killed, or out of memory); finished points "
+                                      "are saved: rerun the same command to resume (--workers 1 runs in-process)"
+                                      ) from None
+                yield result
         finally:
             for f in futures:
                 f.cancel()
@@ -55,32 +118,86 @@ class PoolRunner:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def abort(self) -> None:
+        """Stop now: kill the workers (a task may run for minutes), then let the pool wind down."""
+        kill = getattr(self.pool, "kill_workers", None)  # Python 3.14+
+        if kill is not None:
+            kill()
+        else:
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    process.kill()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
 
 class DaskRunner:
+    no_workers_grace_s = 30.0  # a cluster without workers this long is given up on
+    poll_s = 1.0
+
     def __init__(self, shared: Any, address: str):
         try:
             from distributed import Client
         except ImportError:
             raise ConfigError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
+        self.address = address
+        # distributed logs its own multi-line complaints when the scheduler goes; ours is one line
+        self._log = logging.getLogger("distributed")
+        self._log_level = self._log.level
         try:
             self.client = Client(address, timeout="5s")
         except (OSError, TimeoutError, ValueError) as err:
             raise ConfigError(f"--dask {address}: cannot reach the scheduler ({err})") from None
+        self._log.setLevel(logging.CRITICAL)
         workers = len(self.client.scheduler_info().get("workers", {}))
         self.name = f"Dask cluster at {address} ({workers} workers)"
         self.shared = self.client.scatter(shared, broadcast=True)
 
+    def _lost(self, what: str) -> RunnerError:
+        return RunnerError(f"--dask {self.address}: {what}; finished points are saved: rerun the same command "
+                           "to resume")
+
     def imap_unordered(self, fn: Callable, tasks: list[tuple]) -> Iterator[Any]:
-        from distributed import as_completed
+        from distributed import KilledWorker, wait
         futures = [self.client.submit(fn, self.shared, *task, pure=False) for task in tasks]
+        pending, idle_since = set(futures), None
         try:
-            for f in as_completed(futures):
-                yield f.result()
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=self.poll_s, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                    idle_since = self._check_workers(idle_since)
+                for f in done:
+                    try:
+                        result = f.result()
+                    except (cf.CancelledError, KilledWorker, OSError, TimeoutError) as err:
+                        raise self._lost(f"lost the scheduler or a worker mid-sweep ({type(err).__name__}: "
+                                         f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
+                    yield result
         finally:
-            self.client.cancel(futures)
+            with contextlib.suppress(Exception):
+                self.client.cancel(futures)
+
+    def _check_workers(self, idle_since: float | None) -> float | None:
+        """None while the cluster has workers; else since when it has none (past the grace: an error)."""
+        try:
+            workers = len(self.client.nthreads())
+        except (OSError, TimeoutError) as err:
+            raise self._lost(f"lost the scheduler ({type(err).__name__})") from None
+        if workers:
+            return None
+        now = time.monotonic()
+        if idle_since is not None and now - idle_since >= self.no_workers_grace_s:
+            raise self._lost(f"the cluster has had no workers for {self.no_workers_grace_s:g} s")
+        return idle_since if idle_since is not None else now
 
     def close(self) -> None:
-        self.client.close()
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=5)
+        self._log.setLevel(self._log_level)
+
+    def abort(self) -> None:
+        self.close()
 
 
 def make_runner(shared: Any, workers: int, dask: str | None):

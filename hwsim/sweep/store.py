@@ -1,12 +1,21 @@
 """results.csv of a sweep: one row per finished point, appended and flushed as each completes,
 so a crash or Ctrl-C loses nothing that finished. sweep.json beside it records which sweep the
-folder belongs to; a rerun with the same signature resumes, a different one is refused."""
+folder belongs to; a rerun with the same signature resumes, a different one is refused.
+
+Every file here is written so that a crash or a full disk leaves no half-written state: sweep.json
+and the other whole files go through `write_atomic` (temporary file, fsync, rename), and an append
+to results.csv that fails is cut back to the last whole row. A sweep.json left empty or garbled by
+an older version is rewritten when results.csv holds no rows yet, and refused in one line otherwise.
+Any OSError (ENOSPC above all) is one ConfigError line naming the file."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +24,29 @@ from quant.errors import ConfigError
 RESULTS = "results.csv"
 SIGNATURE = "sweep.json"
 LOCK = ".lock"  # flock-ed while a sweep writes here
+OUTPUTS = ("tables.json", "pareto.csv", "pareto.png", "results.parquet")  # written whole, beside results.csv
+
+
+def disk_error(path: Path, err: OSError, doing: str = "write") -> ConfigError:
+    """One line for a failed read or write: the file, the reason, and what to do after a full disk."""
+    hint = ("; free some space and rerun the same command: finished points are kept"
+            if err.errno in (errno.ENOSPC, errno.EDQUOT) else "")
+    return ConfigError(f"{path}: cannot {doing} ({err.strerror or err}){hint}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """The whole file or the old one, never a cut one: a temporary file, fsync-ed, renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise disk_error(path, err) from None
 
 
 def format_value(v: Any) -> str:
@@ -41,7 +73,7 @@ class ResultStore:
         self.folder, self.columns = folder, columns
         self.signature = json.loads(json.dumps(signature))  # compared with what sweep.json reads back
         self.path = folder / RESULTS
-        self._file: io.TextIOWrapper | None = None
+        self._file: io.FileIO | None = None
         self._lock: io.TextIOWrapper | None = None
 
     def open(self) -> dict[str, dict]:
@@ -57,7 +89,10 @@ class ResultStore:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"--out {self.folder}: cannot create the sweep folder ({err.strerror or err})") from None
-        self._lock = open(self.folder / LOCK, "w")
+        try:
+            self._lock = open(self.folder / LOCK, "w")
+        except OSError as err:
+            raise disk_error(self.folder / LOCK, err, "create") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -66,45 +101,92 @@ class ResultStore:
             raise ConfigError(f"--out {self.folder}: another sweep is running in this folder") from None
         sig_path = self.folder / SIGNATURE
         done: dict[str, dict] = {}
-        if sig_path.is_file():
-            old = json.loads(sig_path.read_text())
+        old = self._read_signature(sig_path) if sig_path.is_file() else None
+        if old is not None:
             if old != self.signature:
                 changed = sorted(k for k in set(old) | set(self.signature) if old.get(k) != self.signature.get(k))
                 raise ConfigError(f"--out {self.folder}: holds a different sweep ({', '.join(changed)} changed); "
                                   "use another --out, or delete the folder to start over")
             done = self._read_repairing()
-        elif self.path.exists():
-            raise ConfigError(f"--out {self.folder}: {RESULTS} exists without {SIGNATURE}; not a sweep folder of "
-                              "this tool, refusing to append to it")
         else:
-            sig_path.write_text(json.dumps(self.signature, indent=2) + "\n")
-        new = not self.path.exists()
-        self._file = open(self.path, "a", newline="")
-        if new:
+            if not sig_path.is_file():
+                theirs = [n for n in (RESULTS, *OUTPUTS) if (self.folder / n).exists()]
+                if theirs:
+                    raise ConfigError(f"--out {self.folder}: {theirs[0]} exists without {SIGNATURE}; not a sweep "
+                                      "folder of this tool, refusing to write over it")
+            write_atomic(sig_path, (json.dumps(self.signature, indent=2) + "\n").encode())
+        try:
+            self._file = open(self.path, "ab", buffering=0)
+        except OSError as err:
+            raise disk_error(self.path, err, "open") from None
+        if self._file.seek(0, os.SEEK_END) == 0:
             self._write([list(self.columns)])
         return done
 
+    def _read_signature(self, sig_path: Path) -> dict | None:
+        """The signature in sweep.json; None when an earlier crash left it empty or garbled and results.csv
+        holds no rows yet (nothing to lose: it is rewritten); refused when there are rows it should vouch for."""
+        try:
+            old = json.loads(sig_path.read_bytes())
+        except OSError as err:
+            raise disk_error(sig_path, err, "read") from None
+        except ValueError:  # empty, cut short, not UTF-8 or not JSON
+            old = None
+        if isinstance(old, dict):
+            return old
+        if self._has_rows():
+            raise ConfigError(f"--out {self.folder}: {SIGNATURE} is damaged (empty or not JSON), so the rows in "
+                              f"{RESULTS} cannot be matched to this sweep; use another --out, or delete the "
+                              "folder to start over")
+        return None
+
+    def _has_rows(self) -> bool:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        except OSError as err:
+            raise disk_error(self.path, err, "read") from None
+        first = data.find(b"\n")  # a whole line after the header
+        return first >= 0 and data.find(b"\n", first + 1) >= 0
+
     def _read_repairing(self) -> dict[str, dict]:
         """Rows of a previous run; a last line cut short by a kill is dropped (and cut from the file)."""
-        if not self.path.exists():
+        try:
+            data = self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                data = data[:data.rfind(b"\n") + 1]
+                os.truncate(self.path, len(data))  # needs no free space
+        except FileNotFoundError:
             return {}
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            data = data[:data.rfind(b"\n") + 1]
-            self.path.write_bytes(data)
-        reader = csv.reader(io.StringIO(data.decode()))
-        header = next(reader, None)
-        if header is None:
-            self.path.unlink()
-            return {}
-        if tuple(header) != self.columns:
-            raise ConfigError(f"{self.path}: columns differ from this version of hwsim sweep; use another --out")
-        return {r[0]: dict(zip(header, map(parse_value, r), strict=True)) for r in reader if len(r) == len(header)}
+        except OSError as err:
+            raise disk_error(self.path, err, "repair") from None
+        try:
+            reader = csv.reader(io.StringIO(data.decode()))
+            header = next(reader, None)
+            if header is None:
+                self.path.unlink()
+                return {}
+            if tuple(header) != self.columns:
+                raise ConfigError(f"{self.path}: columns differ from this version of hwsim sweep; use another --out")
+            return {r[0]: dict(zip(header, map(parse_value, r), strict=True)) for r in reader if len(r) == len(header)}
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise ConfigError(f"{self.path}: not a results table of hwsim sweep ({err}); use another --out") from None
 
     def _write(self, rows: list[list[str]]) -> None:
+        """Append whole rows; a write that fails (a full disk) is cut back to the last whole row."""
         assert self._file is not None
-        csv.writer(self._file).writerows(rows)
-        self._file.flush()
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        view = memoryview(buf.getvalue().encode())
+        end = self._file.seek(0, os.SEEK_END)
+        try:
+            while view:
+                view = view[self._file.write(view):]
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._file.fileno(), end)
+            raise disk_error(self.path, err) from None
 
     def append(self, rows: list[dict]) -> None:
         self._write([[format_value(r[c]) for c in self.columns] for r in rows])
@@ -118,5 +200,15 @@ class ResultStore:
             self._lock = None
 
     def rows(self) -> list[dict]:
-        with open(self.path, newline="") as f:
-            return [{k: parse_value(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        """The finished rows, one per point (the last if a point repeats); lines of the wrong width skipped."""
+        try:
+            with open(self.path, newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader, None) or []
+                rows = {r[0]: dict(zip(header, map(parse_value, r), strict=True))
+                        for r in reader if len(r) == len(header)}
+        except OSError as err:
+            raise disk_error(self.path, err, "read") from None
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise ConfigError(f"{self.path}: not a results table of hwsim sweep ({err}); use another --out") from None
+        return list(rows.values())
