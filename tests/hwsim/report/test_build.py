@@ -77,7 +77,10 @@ def test_cycles_and_latency(lenet, lenet_summary):
             assert row["utilization_pct"] == pytest.approx(100 * row["macs"] / (cfg.pes * row["total_cycles"]))
     perf = {(p["engine"].split()[0], p["batch"]): p for p in s["performance"]}
     assert perf["int8", 1]["throughput_images_per_s"] == pytest.approx(1e6 / s["totals"]["latency_us"])
-    assert perf["float32", 1]["latency_us"] > 0 and perf["float32", 256]["throughput_images_per_s"] > 0
+    big = [p["batch"] for p in s["performance"] if p["engine"].startswith("float32")]
+    assert big[0] == 1 and len(big) == 2 and ("int8", big[1]) in perf
+    assert_fits_the_budget(big[1], perf["float32", 1]["latency_us"] / 1e6)  # whatever the machine's speed
+    assert perf["float32", 1]["latency_us"] > 0 and perf["float32", big[1]]["throughput_images_per_s"] > 0
     assert s["memory"]["peak_footprint_bytes"] <= s["memory"]["sram_bytes"]
     assert s["float_device"]["device"] in ("cpu", "cuda") and s["environment"]["torch"]
 
@@ -90,8 +93,37 @@ def test_energy_adds_up(lenet, lenet_summary):
     assert e["mac_nj"] == pytest.approx(416_520 * 0.3 / 1e3)  # 0.2 pJ 8-bit multiply + 0.1 pJ 32-bit add
 
 
+def assert_fits_the_budget(batch: int, single_s: float, wanted: int = 256) -> None:
+    """`batch` is `wanted` halved until one pass at the batch-1 rate fits TIMING_BUDGET_S: the
+    largest such batch (1 if none fits), checked as a relation, not against a constant."""
+    from hwsim.report.build import TIMING_BUDGET_S
+    assert batch in {wanted >> k for k in range(wanted.bit_length())}
+    assert batch == 1 or batch * single_s <= TIMING_BUDGET_S * (1 + 1e-9)
+    assert batch == wanted or 2 * batch * single_s > TIMING_BUDGET_S * (1 - 1e-9)
+
+
 def test_throughput_batch_fits_the_timing_budget():
     from hwsim.report.build import TIMING_BUDGET_S, throughput_batch
     assert throughput_batch(256, 0.0003) == 256  # LeNet on a CPU: 256 images in 77 ms
     assert throughput_batch(256, 0.027) == 64 and 64 * 0.027 <= TIMING_BUDGET_S < 128 * 0.027  # ResNet-18
     assert throughput_batch(256, 10.0) == 1
+    for single_s in (1e-6, 0.0117, 0.0118, 0.027, 0.5, 3.0, 3.1, 10.0):
+        assert_fits_the_budget(throughput_batch(256, single_s), single_s)
+
+
+def test_a_slow_float_model_gets_a_smaller_batch(monkeypatch, fashion_test):
+    """build_summary times batch 1, then the batch the budget allows: a fake 27 ms per image (a
+    loaded machine, a big model) must give batch 64 in both the float and the int8 rows."""
+    from hwsim.report import build
+    from hwsim.report.measure import FloatTiming
+    timed = []
+
+    def fake_time_float(model, x, batch, repeats, budget_s):
+        timed.append(batch)
+        return FloatTiming(batch, 3, 27.0 * batch, 1e3 / 27.0)
+    monkeypatch.setattr(build, "time_float", fake_time_float)
+    job = build.ReportJob(model=LENET, config=preset("edge8"), images=20, latency_repeats=5)
+    s = build.build_summary(job)
+    assert timed == [1, 64]
+    assert sorted({(p["engine"].split()[0], p["batch"]) for p in s["performance"]}) == [
+        ("float32", 1), ("float32", 64), ("int8", 1), ("int8", 64)]

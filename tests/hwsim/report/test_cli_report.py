@@ -99,6 +99,23 @@ def test_bad_inputs_one_line_errors(capsys, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar_like", "file"]  # nothing half-written
 
 
+def test_out_that_is_not_an_hwsim_report_one_line_errors(capsys, tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text("{}")
+    (mine / "thesis.tex").write_text("precious")
+    (tmp_path / "link").symlink_to(mine)
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    for out, match in ((mine, "not an hwsim report"), (tmp_path / "link", "symbolic link"), (".", "current folder"),
+                       ("/", "root folder")):
+        code, _, err = run(capsys, "report", str(LENET), "--out", str(out))
+        assert_one_line_error(code, err, match)
+    assert sorted(p.name for p in mine.iterdir()) == ["summary.json", "thesis.tex"]
+    assert (mine / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "link", "mine"]
+
+
 def test_rtl_section(capsys, tmp_path, fashion_test):
     from tests.hwsim.report.test_document import numbers_not_in_summary
     out = tmp_path / "r"
