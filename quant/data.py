@@ -123,7 +123,7 @@ def load_array(path: Path | str, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray
             with open(path, "rb") as f:
                 array = _read_npy(path, f, path.stat().st_size, max_bytes)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: not a readable .npy/.npz array ({type(err).__name__}: "
+        raise DataError(f"{path}: not a .npy/.npz array ({type(err).__name__}: "
                         f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
     if array.dtype.kind not in "fiub":
         raise DataError(f"{path}: array of {array.dtype} values; calibration inputs are real numbers")

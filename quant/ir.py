@@ -10,6 +10,7 @@ parses ONNX.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -66,10 +67,26 @@ class DenseAttrs:
 
 @dataclass(frozen=True)
 class PoolAttrs:
+    """MaxPool/AvgPool. `pads` are the model's own; with `ceil_mode` (ONNX, PyTorch) a
+    last window may also run past the end pad, over positions that are never counted.
+    `count_include_pad`: the AvgPool divisor counts the explicit pads."""
     kernel: tuple[int, int]
     stride: tuple[int, int]
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     count_include_pad: bool = False
+    ceil_mode: bool = False
+
+    def out_hw(self, in_hw: tuple[int, ...]) -> tuple[int, int]:
+        """Output (OH, OW) on an (H, W) input."""
+        axes = zip(in_hw, self.kernel, self.stride, self.pads[:2], self.pads[2:], strict=True)
+        oh, ow = (window_output_size(n, f, s, pb, pe, ceil_mode=self.ceil_mode)[0] for n, f, s, pb, pe in axes)
+        return oh, ow
+
+    def extra_end(self, in_hw: tuple[int, ...]) -> tuple[int, int]:
+        """Positions past the bottom/right pad that ceil_mode's last window covers (0 without ceil_mode)."""
+        eh, ew = (max(0, (o - 1) * s + f - (n + pb + pe)) for o, n, f, s, pb, pe in
+                  zip(self.out_hw(in_hw), in_hw, self.kernel, self.stride, self.pads[:2], self.pads[2:], strict=True))
+        return eh, ew
 
 
 @dataclass(frozen=True)
@@ -199,14 +216,23 @@ class Graph:
     def output_shape(self) -> Shape:
         return self.producer(self.output).out_shape
 
-    def producer(self, tensor: str) -> Node:
+    @functools.cached_property
+    def _producers(self) -> dict[str, Node]:
+        return {node.output: node for node in self.nodes}
+
+    @functools.cached_property
+    def _consumers(self) -> dict[str, list[Node]]:
+        users: dict[str, list[Node]] = {}
         for node in self.nodes:
-            if node.output == tensor:
-                return node
-        raise KeyError(tensor)
+            for tensor in dict.fromkeys(node.inputs):
+                users.setdefault(tensor, []).append(node)
+        return users
+
+    def producer(self, tensor: str) -> Node:
+        return self._producers[tensor]
 
     def consumers(self, tensor: str) -> list[Node]:
-        return [n for n in self.nodes if tensor in n.inputs]
+        return list(self._consumers.get(tensor, ()))
 
     def shape_of(self, tensor: str) -> Shape:
         return self.input_shape if tensor == self.input_name else self.producer(tensor).out_shape
@@ -221,8 +247,10 @@ class Graph:
 
 
 def window_output_size(n: int, f: int, s: int, pad_begin: int, pad_end: int,
-                       dilation: int = 1) -> tuple[int, int]:
-    """Output length of a conv/pool window along one axis, ONNX floor semantics.
+                       dilation: int = 1, ceil_mode: bool = False) -> tuple[int, int]:
+    """Output length of a conv/pool window along one axis, ONNX floor semantics
+    (ceil_mode: rounded up, less one when that last window would start past the
+    input and its begin pad, as ONNX and PyTorch pools).
 
     Returns (out, dropped): `dropped` is how many input rows/cols at the end no
     window reaches ((N + 2P - F) not divisible by S). out < 1 raises ValueError.
@@ -230,4 +258,9 @@ def window_output_size(n: int, f: int, s: int, pad_begin: int, pad_end: int,
     span = n + pad_begin + pad_end - (dilation * (f - 1) + 1)
     if span < 0:
         raise ValueError(f"window {f} (dilation {dilation}) is larger than the padded input {n + pad_begin + pad_end}")
-    return span // s + 1, span % s
+    if not ceil_mode:
+        return span // s + 1, span % s
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + pad_begin:
+        out -= 1
+    return out, max(0, span - (out - 1) * s)

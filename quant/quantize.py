@@ -9,12 +9,13 @@ array multiplies raw int8 operands; padding holds the input zero point.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from quant.calibrate import Method, Ranges
-from quant.errors import ConfigError, OverflowDetected
+from quant.errors import ConfigError, DataError, OverflowDetected
 from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
 from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
 from quant.kernels import pool_counts
@@ -58,8 +59,20 @@ def qparams_from_range(lo: float, hi: float, bits: int = 8) -> QParams:
     return QParams(scale, zp, bits)
 
 
-def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: bool) -> Requant:
-    pairs = [quantize_multiplier(float(m), pow2) for m in np.atleast_1d(real).ravel()]
+MAX_MULTIPLIER = float(1 << 24)  # a real requant multiplier past this means a degenerate (near-empty) range
+BIAS_LIMIT = 1 << 30  # |int32 bias| at most 2^30: half the accumulator's range stays for the products
+
+
+class BiasRangeWarning(UserWarning):
+    """A bias too large for int32 at scale s_in * s_w: the channel's weight scale was raised to fit it."""
+
+
+def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: bool, node: str = "") -> Requant:
+    flat = np.atleast_1d(np.asarray(real, dtype=np.float64)).ravel()
+    if not np.all(np.isfinite(flat)) or flat.max() > MAX_MULTIPLIER:
+        raise OverflowDetected(f"node {node!r}: requantization multiplier {flat.max():.3g} is out of range "
+                               "(a calibrated range is empty or degenerate); calibrate on more varied inputs")
+    pairs = [quantize_multiplier(float(m), pow2) for m in flat]
     shape = np.shape(real)
     m0 = np.array([p[0] for p in pairs], dtype=np.int64).reshape(shape)
     shift = np.array([p[1] for p in pairs], dtype=np.int64).reshape(shape)
@@ -70,25 +83,54 @@ def _requant(real: np.ndarray | float, out: QParams, clamp: Clamp | None, pow2: 
     return Requant(m0=m0, shift=shift, zero_point=out.zero_point, qmin=int(qmin), qmax=int(qmax))
 
 
-def _weights(node: Node, per_channel: bool, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def _weight_scale(node: Node, per_channel: bool, bits: int = 8) -> np.ndarray:
     w = node.weight.astype(np.float64)
-    axes = tuple(range(1, w.ndim))
+    amax = np.abs(w).max(axis=tuple(range(1, w.ndim))) if per_channel else np.full(w.shape[0], np.abs(w).max())
+    return np.where(amax > 0, amax / int_range(bits)[1], 1.0).astype(np.float32).astype(np.float64)
+
+
+def _quantize_weights(node: Node, scale: np.ndarray, bits: int = 8) -> np.ndarray:
+    w = node.weight.astype(np.float64)
     qmax = int_range(bits)[1]
-    amax = np.abs(w).max(axis=axes) if per_channel else np.full(w.shape[0], np.abs(w).max())
-    scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32).astype(np.float64)
-    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * len(axes))), -qmax, qmax).astype(np.int8)
-    return q, scale
+    return np.clip(np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -qmax, qmax).astype(np.int8)
+
+
+def _weights(node: Node, per_channel: bool, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    scale = _weight_scale(node, per_channel, bits)
+    return _quantize_weights(node, scale, bits), scale
+
+
+def _fit_bias(node: Node, bias: np.ndarray, s_in: float, s_w: np.ndarray, per_channel: bool) -> np.ndarray:
+    """Raise the weight scale of channels whose bias does not fit BIAS_LIMIT at s_in * s_w (never clip a
+    bias silently): such a channel is dominated by its bias, so coarser weights cost little. Warns naming them."""
+    need = np.abs(bias) / (s_in * s_w)
+    wide = need > BIAS_LIMIT
+    if not wide.any():
+        return s_w
+    fitted = np.abs(bias) / (s_in * BIAS_LIMIT) * (1 + 1e-6)
+    new = np.where(wide, np.maximum(s_w, fitted), s_w) if per_channel else np.full_like(s_w, max(s_w.max(),
+                                                                                             fitted.max()))
+    new = new.astype(np.float32).astype(np.float64)
+    new = np.where(np.abs(bias) / (s_in * new) > BIAS_LIMIT, np.nextafter(new.astype(np.float32), np.inf), new)
+    channels = np.flatnonzero(wide)
+    listed = ", ".join(map(str, channels[:8])) + (" ..." if len(channels) > 8 else "")
+    warnings.warn(f"node {node.name!r}: the bias of output channel(s) {listed} does not fit int32 at scale "
+                  f"s_in*s_w (needs {float(need.max()):.3g} x LSB); raised those weight scales "
+                  f"{float((new / s_w).max()):.3g}x so it fits, at some weight precision", BiasRangeWarning,
+                  stacklevel=4)
+    return new.astype(np.float64)
 
 
 def _gemm_quant(node: Node, s_in: QParams, out: QParams, cfg: QuantConfig) -> NodeQuant:
-    w_q, s_w = _weights(node, cfg.per_channel, cfg.weight_bits)
-    bias = node.bias if node.bias is not None else np.zeros(w_q.shape[0])
-    bias_q = np.clip(np.rint(bias / (s_in.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
+    bias = node.bias.astype(np.float64) if node.bias is not None else np.zeros(node.weight.shape[0])
+    s_w = _fit_bias(node, bias, s_in.scale, _weight_scale(node, cfg.per_channel, cfg.weight_bits), cfg.per_channel)
+    w_q = _quantize_weights(node, s_w, cfg.weight_bits)
+    bias_q = np.rint(bias / (s_in.scale * s_w)).astype(np.int64)
     acc_bias = bias_q - s_in.zero_point * w_q.reshape(w_q.shape[0], -1).astype(np.int64).sum(axis=1)
     if not INT32.contains(acc_bias):
         raise OverflowDetected(f"node {node.name!r}: folded int32 bias overflows; the input range is too narrow")
     real = s_in.scale * s_w / out.scale
-    rq = _requant(real.reshape(-1, 1, 1) if node.op is Op.CONV else real, out, node.attrs.act, cfg.pow2)
+    rq = _requant(real.reshape(-1, 1, 1) if node.op is Op.CONV else real, out, node.attrs.act, cfg.pow2, node.name)
     return NodeQuant(out=out, requant=rq, weight=w_q, weight_scale=s_w, bias=bias_q.astype(np.int32),
                      acc_bias=acc_bias.astype(np.int32), in_zero_points=(s_in.zero_point,))
 
@@ -102,9 +144,7 @@ def _pool_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
     """AvgPool/GAP keep the input's scale: out = requant(window sum, 1/count)."""
     if node.op is Op.GLOBAL_AVGPOOL:
         counts = np.array(node.in_shape[2] * node.in_shape[3])
-    elif node.attrs.count_include_pad:
-        counts = np.array(node.attrs.kernel[0] * node.attrs.kernel[1])
-    else:
+    else:  # one divisor per output position (count_include_pad and ceil_mode: see pool_counts)
         counts = pool_counts(node.in_shape[2:], node.attrs)
     return NodeQuant(out=s_in, requant=_requant(1.0 / counts, s_in, None, cfg.pow2), in_zero_points=(s_in.zero_point,))
 
@@ -151,6 +191,10 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
 def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig | None = None) -> Graph:
     """Attach integer parameters to every node; the result runs in quant.int_exec."""
     cfg = cfg or QuantConfig()
+    bad = next((name for name, (lo, hi) in ranges.items() if not (math.isfinite(lo) and math.isfinite(hi))), None)
+    if bad is not None:
+        raise DataError(f"tensor {bad!r}: calibrated range {ranges[bad]} is not finite (the float model "
+                        "overflows or gives NaN on the calibration inputs)")
     qp = {graph.input_name: qparams_from_range(*ranges[graph.input_name], cfg.act_bits)}
     nodes = []
     for node in graph.nodes:
