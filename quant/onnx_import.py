@@ -262,7 +262,8 @@ def _prune(nodes: list, output: str) -> list:
             keep.append(node)
             needed.update(node.inputs)
     keep.reverse()
-    dropped = [n.name for n in nodes if n not in keep]
+    kept = {id(n) for n in keep}
+    dropped = [n.name for n in nodes if id(n) not in kept]
     if dropped:
         warnings.warn(f"pruned {len(dropped)} node(s) the graph output {output!r} does not depend on: "
                       f"{', '.join(map(repr, dropped[:6]))}{' ...' if len(dropped) > 6 else ''}",

@@ -1,10 +1,12 @@
 """Float IR + calibrated ranges -> quantized IR (int8, integer-only).
 
-Scheme (see DESIGN.md "Numbers"): weights int8 symmetric per output channel
+Scheme (the bit-exact contract of quant.fixedpoint and quant.int_exec): weights int8 symmetric per output channel
 (or per tensor), activations int8 affine with a zero point, bias int32 at scale
 s_in*s_w, requantization by an int32 multiplier and shift (gemmlowp), or a
 power-of-two shift. The input zero point is folded into `acc_bias` so the MAC
-array multiplies raw int8 operands; padding holds the input zero point.
+array multiplies raw int8 operands; padding holds the input zero point. A bias
+that int32 cannot hold at s_in*s_w is never clipped: the weight scale of its
+channel is raised until it fits (BiasRangeWarning names node and channels).
 """
 from __future__ import annotations
 
