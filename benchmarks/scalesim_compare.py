@@ -26,15 +26,19 @@ from quant.ir import Op
 from quant.onnx_import import load_onnx
 
 SHIPPED = {"lenet": ROOT / "models" / "lenet.onnx"}
+# the torch exporter of zoo models: the --dump layer names (tests/golden/scalesim_*.json) are its node
+# names, and tests/hwsim/test_scalesim.py exports the models the same way to find them
+ZOO_EXPORTER = "legacy"
 
 
 def model_path(name: str, zoo_dir: Path) -> Path:
     if name in SHIPPED:
         return SHIPPED[name]
-    path = zoo_dir / f"{name}.onnx"
+    folder = zoo_dir / ZOO_EXPORTER  # never a file another exporter wrote under the same name
+    path = folder / f"{name}.onnx"
     if not path.exists():
         from models.zoo import build
-        build(name, zoo_dir, exporter="legacy")
+        build(name, folder, exporter=ZOO_EXPORTER)
     return path
 
 

@@ -13,8 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from quant.errors import ConfigError
+from rtl.params import MAX_MEMORY_WORDS, MAX_PES, MAX_SIDE
 
 DEFAULT_DEPTH_WORDS = 1024
+MAX_SIM_IMAGES = 10_000  # the Fashion-MNIST test set; Icarus takes about 6 s per LeNet image
+MODEL_DATA_BITS = 8  # quantized models are int8: an engine of another width cannot run them
 
 
 def _array_params(args: argparse.Namespace):
@@ -24,11 +27,27 @@ def _array_params(args: argparse.Namespace):
     return ArrayParams(rows, cols, data_bits=args.data_bits, acc_bits=args.acc_bits)
 
 
+def _check_model_width(ap) -> None:
+    if ap.data_bits != MODEL_DATA_BITS:
+        raise ConfigError(f"--data-bits {ap.data_bits}: quantized models are int{MODEL_DATA_BITS}, so an engine "
+                          f"for a model takes --data-bits {MODEL_DATA_BITS}")
+
+
+def _path(value: str | None, option: str) -> Path | None:
+    """An optional path option; an empty one is refused, not read as the current folder."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigError(f"{option} {value!r}: give a path")
+    return Path(value)
+
+
 def _load_inputs(args: argparse.Namespace, images: int):
     from hwsim.workload import load_model, quantized, sample_inputs
-    graph = load_model(args.model)
-    qgraph = quantized(graph, Path(args.model), Path(args.calib_data) if args.calib_data else None)
-    x_q, source = sample_inputs(qgraph, images, Path(args.data) if args.data else None)
+    model = _path(args.model, "model")
+    graph = load_model(model)
+    qgraph = quantized(graph, model, _path(args.calib_data, "--calib-data"))
+    x_q, source = sample_inputs(qgraph, images, _path(args.data, "--data"))
     return qgraph, x_q, source
 
 
@@ -38,13 +57,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from rtl.layout import engine_for
     from rtl.params import EngineParams
     ap = _array_params(args)
-    if args.model:
+    if args.model is not None:
+        if args.depth is not None:
+            raise ConfigError(f"--depth {args.depth}: with --model the memories are sized for the model's "
+                              "layers; give one of them")
+        _check_model_width(ap)
         qgraph, x_q, _ = _load_inputs(args, 1)
         engine = engine_for(gemm_jobs(qgraph, x_q), ap)  # refuses an accumulator too narrow for any layer's K
     else:
-        d = args.depth
-        engine = EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)
-    out = ensure_writable(args.out)
+        d = DEFAULT_DEPTH_WORDS if args.depth is None else args.depth
+        engine = EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)  # refuses past its limits
+    out = ensure_writable(args.out, "--out")
     # write into a fresh folder beside the output, then move: no half-written files on failure
     with tempfile.TemporaryDirectory(prefix=".hwsim-rtl-", dir=out) as tmp:
         files = [write_array(ap, tmp), write_requant(tmp, ap.acc_bits, ap.data_bits), write_engine(engine, tmp)]
@@ -65,15 +88,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from hwsim.progress import progress_bars
     from rtl.e2e import simulate_model
-    if args.images < 1:
-        raise ConfigError(f"--images {args.images}: must be at least 1")
+    from rtl.emit import ensure_writable
+    if not 1 <= args.images <= MAX_SIM_IMAGES:
+        raise ConfigError(f"--images {args.images}: must be an integer in 1..{MAX_SIM_IMAGES:,}")
     ap = _array_params(args)
+    _check_model_width(ap)
+    build_dir = ensure_writable(args.build_dir, "--build-dir") if args.build_dir is not None else None
     qgraph, x_q, source = _load_inputs(args, args.images)
     layers = sum(1 for n in qgraph.nodes if n.op.name in ("CONV", "DENSE"))
     with progress_bars(enabled=not args.json, unit="layer runs") as bars:
         advance = bars(f"RTL {args.simulator}", layers * args.images)
         result = simulate_model(qgraph, x_q, ap, args.simulator, source,
-                                Path(args.build_dir) if args.build_dir else None, advance=advance)
+                                build_dir, advance=advance)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -102,11 +128,12 @@ def _sim_table(result) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from rtl.emit import ensure_writable
     from rtl.synth import TARGETS, synthesize
     ap = _array_params(args)
     targets = list(TARGETS) if args.target == "all" else [args.target]
-    results = [synthesize(ap, t, Path(args.cache_dir) if args.cache_dir else None, pnr=not args.no_pnr)
-               for t in targets]
+    cache_dir = ensure_writable(args.cache_dir, "--cache-dir") if args.cache_dir is not None else None
+    results = [synthesize(ap, t, cache_dir, pnr=not args.no_pnr) for t in targets]
     if args.json:
         docs = [r.to_dict() for r in results]
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
@@ -131,17 +158,22 @@ def add_parser(sub) -> None:
     rsub = rtl.add_subparsers(dest="rtl_command", required=True, metavar="RTL_COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--array", default="8x8", help="ROWSxCOLS of the PE array (default 8x8)")
-        p.add_argument("--data-bits", type=int, default=8, help="operand width (default 8)")
-        p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+        p.add_argument("--array", default="8x8",
+                       help=f"ROWSxCOLS of the PE array (default 8x8; at most {MAX_PES:,} PEs, {MAX_SIDE} a side)")
+        p.add_argument("--data-bits", type=int, default=8, help="operand width, 2..16 (default 8; 8 with a model)")
+        p.add_argument("--acc-bits", type=int, default=32,
+                       help="accumulator width (default 32): the rule of `hwsim map --acc-bits`, and at most "
+                       "48 in the PE array, 32 in the engine")
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = rsub.add_parser("generate", help="write the PE array, requant unit and tile engine as Verilog")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--model", help="size the engine's memories for this model's layers (ONNX or .int8.npz)")
-    p.add_argument("--depth", type=int, default=DEFAULT_DEPTH_WORDS,
-                   help=f"words per engine memory without --model (default {DEFAULT_DEPTH_WORDS})")
+    p.add_argument("--depth", type=int,
+                   help=f"words per engine memory without --model (default {DEFAULT_DEPTH_WORDS}; all memories "
+                   f"together, one result bank per column, at most {MAX_MEMORY_WORDS:,} words: about 2 GiB "
+                   "to generate)")
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
     common(p)
@@ -149,7 +181,7 @@ def add_parser(sub) -> None:
 
     p = rsub.add_parser("sim", help="run a model's Conv/Dense layers through the RTL tile engine under cocotb")
     p.add_argument("model", help="ONNX file, or a quantized .int8.npz")
-    p.add_argument("--images", type=int, default=10, help="test images (default 10)")
+    p.add_argument("--images", type=int, default=10, help=f"test images (default 10, at most {MAX_SIM_IMAGES:,})")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus")
     p.add_argument("--data", help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")

@@ -71,12 +71,16 @@ def write_requant(out_dir: Path | str, acc_bits: int = 32, data_bits: int = 8) -
     return _convert(requant_unit(**ports), Path(out_dir), f"requant_a{acc_bits}_d{data_bits}")
 
 
-def ensure_writable(out_dir: Path | str) -> Path:
+def ensure_writable(out_dir: Path | str, option: str = "output folder") -> Path:
+    """The folder, created if missing; one ConfigError line if it cannot be (an empty name is refused,
+    not read as the current folder)."""
+    if not str(out_dir).strip():
+        raise ConfigError(f"{option} {str(out_dir)!r}: give a folder name")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
+        raise ConfigError(f"{out}: exists and is not a folder ({option})")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"{out}: cannot create the output folder ({e.strerror})") from None
+        raise ConfigError(f"{out}: cannot create the folder ({option}: {e.strerror})") from None
     return out

@@ -56,7 +56,12 @@ class Words:
     b: list[int]
     params: list[int]
     config: dict[str, int]
-    beats: int  # result words the engine streams back
+    live_lanes: list[int]  # per result word streamed back: the lanes holding output channels (the rest lie past N)
+
+    @property
+    def beats(self) -> int:
+        """Result words the engine streams back."""
+        return len(self.live_lanes)
 
     @property
     def limit_cycles(self) -> int:
@@ -129,7 +134,8 @@ def words(job: GemmJob, engine: EngineParams) -> Words:
     assert SHIFT_BITS == 8 and BIAS_BITS == 32
     config = {"cfg_m": m, "cfg_k": k, "cfg_n": n, "cfg_groups": g, "cfg_row_tiles": rt, "cfg_col_tiles": ct,
               "cfg_zp": job.zero_point, "cfg_qmin": job.qmin, "cfg_qmax": job.qmax}
-    return Words(a=_pack(a_words, D), b=_pack(b_words, D), params=params, config=config, beats=g * ct * m)
+    live = [min(C, n - tile * C) for _ in range(g) for tile in range(ct) for _ in range(m)]  # word (g, ct, m)
+    return Words(a=_pack(a_words, D), b=_pack(b_words, D), params=params, config=config, live_lanes=live)
 
 
 def results(beats: list[int], job: GemmJob, ap: ArrayParams) -> np.ndarray:

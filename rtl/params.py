@@ -2,11 +2,20 @@
 
 MyHDL conversion bakes parameters into the netlist, so every distinct
 `ArrayParams` / `EngineParams` is one Verilog file (its `tag` names it).
+
+Size limits. MyHDL elaborates every PE and every memory word as Python objects before it
+writes a line, so generation time and memory grow with the hardware (measured with MyHDL
+0.11 on the 2-core development VM): about 128 KiB and 45 ms per PE, and about 4 KiB per
+memory word (a, b and parameter memories, plus one result bank per column). The limits
+below (MAX_PES, about 0.5 GiB; MAX_MEMORY_WORDS, about 2 GiB) bound one generation to about
+2.5 GiB; past them the parameters are refused up front with the size they would need, instead
+of the generator exhausting the machine.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.config import check_acc_bits
 from quant.errors import ConfigError
 
 SHIFT_BITS = 8  # signed right shift of the requant multiplier (negative = left shift)
@@ -14,11 +23,16 @@ M0_BITS = 32  # unsigned mantissa in [0, 2^31)
 BIAS_BITS = 32
 PARAM_BITS = BIAS_BITS + M0_BITS + SHIFT_BITS  # one word of the per-channel parameter memory
 COUNT_BITS = 20  # width of the M/K/N/tile-count configuration registers
+MAX_SIDE = 256  # rows or cols
+MAX_ACC_BITS = 48  # PE accumulator register (the requant unit takes at most 32)
+MAX_PES = 4096  # rows x cols: a 64x64 array converts in about 3 min and 0.5 GiB
+PE_CONVERT_BYTES = 128 << 10  # measured MyHDL memory per PE while converting
+MAX_MEMORY_WORDS = 1 << 19  # all engine memory words together: about 2 GiB to convert
+WORD_CONVERT_BYTES = 4 << 10  # measured MyHDL memory per memory word while converting
 
 
-def product_bits(data_bits: int) -> int:
-    """Signed bits that hold any product of two signed data_bits values (-2^(d-1))^2 = 2^(2d-2)."""
-    return 2 * data_bits
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / (1 << 30):,.1f} GiB"
 
 
 def required_acc_bits(k: int, data_bits: int = 8) -> int:
@@ -42,14 +56,20 @@ class ArrayParams:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"array {name} must be a positive integer, not {value!r}")
-        if self.rows > 256 or self.cols > 256:
-            raise ConfigError(f"array {self.rows}x{self.cols} is larger than the generator's 256x256 limit")
+        if self.rows > MAX_SIDE or self.cols > MAX_SIDE:
+            raise ConfigError(f"array {self.rows}x{self.cols} is larger than the generator's "
+                              f"{MAX_SIDE}x{MAX_SIDE} limit")
+        pes = self.rows * self.cols
+        if pes > MAX_PES:
+            raise ConfigError(f"array {self.rows}x{self.cols} has {pes:,} PEs and would need about "
+                              f"{_gib(pes * PE_CONVERT_BYTES)} to generate; the generator's limit is "
+                              f"{MAX_PES:,} PEs (e.g. 64x64)")
         if not isinstance(self.data_bits, int) or not 2 <= self.data_bits <= 16:
             raise ConfigError(f"data_bits must be an integer in 2..16, not {self.data_bits!r}")
-        need = product_bits(self.data_bits)
-        if not isinstance(self.acc_bits, int) or not need <= self.acc_bits <= 48:
-            raise ConfigError(f"acc_bits must be an integer in {need}..48 to hold a {self.data_bits}-bit "
-                              f"product, not {self.acc_bits!r}")
+        check_acc_bits(self.acc_bits, self.data_bits)  # the one rule, the same that `hwsim map` applies
+        if self.acc_bits > MAX_ACC_BITS:
+            raise ConfigError(f"acc_bits = {self.acc_bits}: the generated PE array holds accumulators of "
+                              f"at most {MAX_ACC_BITS} bits")
 
     @property
     def tag(self) -> str:
@@ -79,6 +99,17 @@ class EngineParams:
                 raise ConfigError(f"{name} must be an integer in 1..{1 << COUNT_BITS}, not {value!r}")
         if self.array.acc_bits > 32:
             raise ConfigError(f"the requant unit takes accumulators of at most 32 bits, not {self.array.acc_bits}")
+        words = self.memory_words
+        if words > MAX_MEMORY_WORDS:
+            raise ConfigError(f"engine memories of {words:,} words (a {self.a_depth:,}, b {self.b_depth:,}, "
+                              f"params {self.param_depth:,}, results {self.array.cols} x {self.out_depth:,}) "
+                              f"would need about {_gib(words * WORD_CONVERT_BYTES)} to generate; the "
+                              f"generator's limit is {MAX_MEMORY_WORDS:,} words")
+
+    @property
+    def memory_words(self) -> int:
+        """Words of all the engine's memories: operands, parameters and one result bank per column."""
+        return self.a_depth + self.b_depth + self.param_depth + self.array.cols * self.out_depth
 
     @property
     def load_bits(self) -> int:

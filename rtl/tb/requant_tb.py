@@ -9,6 +9,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
+from rtl.tb.driver import resolved
+
 PORTS = ("acc", "bias", "m0", "shift", "zero_point", "qmin", "qmax")
 
 
@@ -22,5 +24,5 @@ async def drive(dut):
         for name, port in ports.items():
             port.value = columns[name][i]
         await Timer(1, unit="ns")
-        out.append(dut.out.value.to_signed())
+        out.append(resolved(dut.out.value, f"out of vector {i}", signed=True))
     Path(os.environ["HWSIM_RTL_OUT"]).write_bytes(pickle.dumps({"out": np.array(out, np.int64)}))

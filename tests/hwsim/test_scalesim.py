@@ -1,10 +1,27 @@
-"""SCALE-Sim files: topology rows (padded ifmap, depthwise split), config, report parsing."""
+"""SCALE-Sim files: topology rows (padded ifmap, depthwise split), config, report parsing; and
+`--timing scalesim` against the real SCALE-Sim 3.0 runs kept in tests/golden/scalesim_*.json,
+with every layer's GEMM derived here from the model itself."""
+import json
+import math
+import warnings
+
 import numpy as np
+import pytest
 
 from hwsim import scalesim
-from hwsim.config import AcceleratorConfig, Dataflow
+from hwsim.config import AcceleratorConfig, Dataflow, parse_array
+from hwsim.mapping import GEMM_OPS, gemm_of, plan
+from hwsim.timing import scalesim_compute_cycles
+from quant.ir import Op
 from quant.onnx_import import load_onnx
+from tests.conftest import ROOT
 from tests.helpers import chain_model
+
+GOLDEN = sorted((ROOT / "tests" / "golden").glob("scalesim_*.json"))
+GOLDEN_LAYERS = [row for path in GOLDEN for row in json.loads(path.read_text())["layers"]]
+# benchmarks/scalesim_compare.py exports zoo models with torch's legacy exporter (opset 13): the
+# golden layer names are that exporter's node names
+ZOO_EXPORTER = "legacy"
 
 
 def test_lenet_topology_gives_scalesim_the_padded_ifmap(lenet):
@@ -41,3 +58,52 @@ def test_rows_dropped_by_floor_division_are_cropped(tmp_path):
     row = scalesim.topology(g)[0][0]
     assert g.nodes[0].out_shape[2:] == (5, 5) and (row.ifmap_h, row.ifmap_w) == (15, 15)
     assert -(-(row.ifmap_h - 7 + 2) // 2) == 5  # SCALE-Sim's ceil((H - R + S) / S)
+
+
+@pytest.fixture(scope="module", params=sorted({row["model"] for row in GOLDEN_LAYERS}))
+def golden_model(request, lenet, tmp_path_factory):
+    """(name, graph) of every model the golden data covers: the shipped LeNet, zoo models exported
+    once per session by models/zoo.py (the ONNX file is removed once imported: AlexNet's is 250 MB)."""
+    name = request.param
+    if name == "lenet":
+        return name, lenet
+    from models.zoo import build
+    path = build(name, tmp_path_factory.mktemp(f"scalesim-{name}"), exporter=ZOO_EXPORTER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ResNet's stride-2 1x1 skip convs drop a row by ONNX floor semantics
+        graph = load_onnx(path)
+    path.unlink()
+    return name, graph
+
+
+def _scalesim_gemm(row: scalesim.TopoRow) -> tuple[int, int, int]:
+    """The GEMM SCALE-Sim itself computes from a topology row: ofmap = ceil((H - R + S) / S)."""
+    oh = math.ceil((row.ifmap_h - row.filter_h + row.stride) / row.stride)
+    ow = math.ceil((row.ifmap_w - row.filter_w + row.stride) / row.stride)
+    return oh * ow, row.filter_h * row.filter_w * row.channels, row.filters
+
+
+def test_scalesim_timing_matches_real_scalesim_on_the_models_own_layers(golden_model):
+    """For every layer SCALE-Sim was run on: hwsim's GEMM of the model's node (not the golden file's
+    numbers) equals what SCALE-Sim computes from the topology hwsim writes for it and the dimensions
+    recorded beside SCALE-Sim's output, and `--timing scalesim` on that GEMM gives SCALE-Sim's
+    cycles. A change in hwsim's shape derivation (import, im2col dimensions, topology) fails here."""
+    name, graph = golden_model
+    rows = [row for row in GOLDEN_LAYERS if row["model"] == name]
+    nodes = {n.name: n for n in graph.nodes}
+    topo, skipped = scalesim.topology(graph)
+    topo = {t.node: t for t in topo}
+    convs = {n.name for n in graph.nodes if n.op is Op.CONV}
+    assert not skipped and convs
+    for run in {(row["array"], row["dataflow"]) for row in rows}:
+        layers = {row["layer"] for row in rows if (row["array"], row["dataflow"]) == run}
+        assert convs <= layers, (run, sorted(convs - layers))  # every conv of the model was compared
+        assert all(layer in nodes and nodes[layer].op in GEMM_OPS for layer in layers), run
+    for row in rows:
+        node = nodes[row["layer"]]
+        gemm = gemm_of(node)
+        assert _scalesim_gemm(topo[node.name]) == (gemm.m, gemm.k, gemm.n), row
+        assert (gemm.m, gemm.k, gemm.n, gemm.groups) == (row["m"], row["k"], row["n"], row["groups"]), row
+        r, c = parse_array(row["array"])
+        p = plan(gemm, AcceleratorConfig(rows=r, cols=c, dataflow=Dataflow(row["dataflow"])))
+        assert scalesim_compute_cycles(p) == row["scalesim_cycles"], row

@@ -1,6 +1,9 @@
 """`hwsim rtl generate | sim | synth` in-process: files, JSON documents, one-line errors."""
 import json
 
+import pytest
+
+from quant.errors import ConfigError
 from tests.conftest import LENET
 from tests.hwsim.test_cli import assert_one_line_error, run
 
@@ -27,7 +30,7 @@ def test_generate_bad_parameters_write_nothing(capsys, tmp_path):
     code, _, err = run(capsys, "rtl", "generate", "--array", "0x4", "--out", str(out))
     assert_one_line_error(code, err, "positive")
     code, _, err = run(capsys, "rtl", "generate", "--array", "4x4", "--acc-bits", "12", "--out", str(out))
-    assert_one_line_error(code, err, "acc_bits must be an integer in 16..48")
+    assert_one_line_error(code, err, "acc_bits = 12: must be an integer in 17..")
     code, _, err = run(capsys, "rtl", "generate", "--model", str(LENET), "--acc-bits", "20", "--out", str(out))
     assert_one_line_error(code, err, "node_conv2d_1: K = 150 needs a 23-bit accumulator")
     assert not out.exists()
@@ -35,6 +38,79 @@ def test_generate_bad_parameters_write_nothing(capsys, tmp_path):
     blocker.write_text("x")
     code, _, err = run(capsys, "rtl", "generate", "--out", str(blocker))
     assert_one_line_error(code, err, "not a folder")
+
+
+def test_rtl_takes_the_accumulator_widths_map_takes(capsys, tmp_path):
+    """`hwsim map` refuses a 16-bit accumulator; every rtl command refuses it with map's own message."""
+    code, _, map_err = run(capsys, "map", str(LENET), "--acc-bits", "16")
+    assert_one_line_error(code, map_err, "acc_bits = 16")
+    rule = map_err.split("acc_bits = 16", 1)[1].strip()
+    for argv in (("generate", "--out", str(tmp_path / "rtl")), ("sim", str(LENET)),
+                 ("synth", "--cache-dir", str(tmp_path / "cache"))):
+        code, _, err = run(capsys, "rtl", *argv, "--acc-bits", "16")
+        assert_one_line_error(code, err, rule)
+    assert not (tmp_path / "rtl").exists()
+
+
+# the generator once took > 6 GB for --depth 1048576; each of these is refused before anything is built
+HOSTILE = [
+    (("generate", "--depth", "1048576"), "would need about 44.0 GiB to generate; the generator's limit is 524,288"),
+    (("generate", "--depth", "0"), "a_depth must be an integer in 1..1048576, not 0"),
+    (("generate", "--depth", "-5"), "not -5"),
+    (("generate", "--array", "256x256"), "65,536 PEs and would need about 8.0 GiB"),
+    (("generate", "--array", "100000000000000000000x1"), "256x256 limit"),
+    (("generate", "--array", "8x8x8"), "expected ROWSxCOLS"),
+    (("generate", "--data-bits", "0"), "data_bits must be an integer in 2..16, not 0"),
+    (("generate", "--data-bits", "99999999999"), "data_bits must be an integer in 2..16"),
+    (("generate", "--acc-bits", "49"), "acc_bits = 49"),
+    (("generate", "--acc-bits", "40"), "at most 32 bits"),
+    (("generate", "--model", str(LENET), "--depth", "64"), "--depth 64: with --model"),
+    (("generate", "--model", str(LENET), "--data-bits", "4"), "--data-bits 4: quantized models are int8"),
+    (("generate", "--model", ""), "model '': give a path"),
+    (("sim", str(LENET), "--images", "100000000"), "--images 100000000: must be an integer in 1..10,000"),
+    (("sim", str(LENET), "--images", "-1"), "--images -1"),
+    (("sim", str(LENET), "--data-bits", "4"), "--data-bits 4: quantized models are int8"),
+    (("sim", str(LENET), "--calib-data", " "), "--calib-data ' ': give a path"),
+    (("sim", ""), "model '': give a path"),
+    (("synth", "--array", "64x65"), "4,160 PEs"),
+]
+
+
+@pytest.mark.parametrize("argv, words", HOSTILE, ids=[" ".join(a[:1] + a[-2:]) for a, _ in HOSTILE])
+def test_hostile_numbers_are_one_line_errors(capsys, tmp_path, argv, words):
+    out = tmp_path / "rtl"
+    extra = {"generate": ("--out", str(out)), "sim": ("--build-dir", str(tmp_path / "build")),
+             "synth": ("--cache-dir", str(tmp_path / "cache"))}[argv[0]]
+    code, _, err = run(capsys, "rtl", *argv, *extra)
+    assert_one_line_error(code, err, words)
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_empty_or_blocked_folders_are_refused_up_front(capsys, tmp_path, monkeypatch):
+    """An empty --out once wrote the Verilog into the current folder; a file as --cache-dir failed
+    only after minutes of synthesis."""
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for argv, words in [(("generate", "--out", ""), "--out '': give a folder name"),
+                        (("sim", str(LENET), "--build-dir", ""), "--build-dir '': give a folder name"),
+                        (("sim", str(LENET), "--build-dir", str(blocker)), "not a folder (--build-dir)"),
+                        (("synth", "--cache-dir", str(blocker)), "not a folder (--cache-dir)"),
+                        (("synth", "--cache-dir", ""), "--cache-dir '': give a folder name")]:
+        code, _, err = run(capsys, "rtl", *argv)
+        assert_one_line_error(code, err, words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_synthesis_refuses_a_cache_that_is_a_file_before_running_yosys(tmp_path, monkeypatch):
+    from rtl import synth
+    from rtl.params import ArrayParams
+    monkeypatch.setattr(synth, "_run", lambda *a, **k: pytest.fail("Yosys ran before the cache was checked"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv(synth.CACHE_ENV, str(blocker))  # the way `hwsim sweep --synth` names its cache
+    with pytest.raises(ConfigError, match="not a folder"):
+        synth.synthesize(ArrayParams(2, 2), "ice40")
 
 
 def test_sim_json_reports_bit_and_cycle_exactness(capsys, rtl_build):
