@@ -110,7 +110,9 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, m0: np.ndarray, shift: np.
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(-shift, 0)
     right = np.maximum(shift, 0)
-    shifted = np.asarray(acc, dtype=np.int64) << left
+    # Saturate to int32 before the left shift: the same result as shifting then saturating (a value
+    # outside int32 stays outside after a left shift), without overflowing int64 for wide accumulators.
+    shifted = np.clip(np.asarray(acc, dtype=np.int64), INT32_MIN, INT32_MAX) << left
     shifted = np.clip(shifted, INT32_MIN, INT32_MAX)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m0), right)
 

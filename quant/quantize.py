@@ -21,6 +21,7 @@ from quant.errors import ConfigError, DataError, OverflowDetected
 from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
 from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
 from quant.kernels import pool_counts
+from quant.verify import verify
 
 INT8_MIN, INT8_MAX = -128, 127
 TANH_OUT = QParams(1 / 128, 0)
@@ -203,4 +204,4 @@ def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig | None = None) -> Gr
         nq = quantize_node(node, [qp[t] for t in node.inputs], ranges.get(node.output, (0.0, 0.0)), cfg)
         qp[node.output] = nq.out
         nodes.append(replace(node, quant=nq))
-    return replace(graph, nodes=tuple(nodes), input_quant=qp[graph.input_name])
+    return verify(replace(graph, nodes=tuple(nodes), input_quant=qp[graph.input_name]))

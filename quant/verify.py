@@ -136,8 +136,7 @@ def _check_weights(node: Node) -> None:
 
 
 def _expected_out_shape(node: Node) -> Shape | None:
-    """The output shape each op implies (None where only the executor's own check applies:
-    the pools' spatial size, which depends on their rounding mode)."""
+    """The output shape each op implies (pools with their rounding mode: PoolAttrs.out_hw)."""
     x = tuple(node.in_shape)
     if node.op in _SPATIAL and len(x) != 4:
         _fail(node, f"input shape {x} is not NCHW")
@@ -152,9 +151,10 @@ def _expected_out_shape(node: Node) -> Shape | None:
     if node.op is Op.DENSE:
         return (x[0], node.weight.shape[0])
     if node.op in (Op.MAXPOOL, Op.AVGPOOL):
-        if len(node.out_shape) != 4 or tuple(node.out_shape[:2]) != x[:2]:
-            _fail(node, f"output shape {node.out_shape} must keep the batch and channels of input {x}")
-        return None
+        try:
+            return (*x[:2], *node.attrs.out_hw(x[2:]))
+        except ValueError as err:
+            _fail(node, str(err))
     if node.op is Op.GLOBAL_AVGPOOL:
         return (*x[:2], 1, 1)
     if node.op is Op.FLATTEN:

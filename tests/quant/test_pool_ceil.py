@@ -16,6 +16,7 @@ from hwsim.config import AcceleratorConfig
 from hwsim.cycle import run_cycle
 from quant import serialize
 from quant.calibrate import collect_ranges
+from quant.errors import IRError
 from quant.float_exec import run_float
 from quant.int_exec import quantize_input, run_int
 from quant.onnx_import import load_onnx
@@ -174,7 +175,8 @@ def test_saved_graph_keeps_ceil_mode_and_old_files_load(tmp_path):
     _, qgraph, _ = _quantized(tmp_path, (6, 7), case)
     loaded, _ = load_graph(save_graph(qgraph, tmp_path / "q.npz"))
     assert loaded.nodes[0].attrs == qgraph.nodes[0].attrs and loaded.nodes[0].attrs.ceil_mode
-    # a file written before PoolAttrs had ceil_mode: the field defaults to off
+    # a file without the field: it defaults to off, and the pool's recorded 4x4 output no longer follows
+    # from its attributes (3x4 without ceil_mode), so the verifier refuses the file in one line
     with np.load(tmp_path / "q.npz") as data:
         arrays = {k: data[k] for k in data.files if k not in (serialize.DOC, serialize.DIGEST)}
         doc = json.loads(str(data[serialize.DOC]))
@@ -183,8 +185,8 @@ def test_saved_graph_keeps_ceil_mode_and_old_files_load(tmp_path):
     np.savez(tmp_path / "old.npz", **{serialize.DOC: np.array(doc_json),
                                       serialize.DIGEST: np.array(serialize.content_digest(doc_json, arrays))},
              **arrays)
-    old, _ = load_graph(tmp_path / "old.npz")
-    assert old.nodes[0].attrs.ceil_mode is False
+    with pytest.raises(IRError, match=r"'averagepool0'.*expected \(1, 2, 3, 4\)"):
+        load_graph(tmp_path / "old.npz")
 
 
 def test_downstream_of_onnx_off_by_one_inference(tmp_path):

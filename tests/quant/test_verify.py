@@ -90,8 +90,8 @@ FLOAT_RULES = {
     "pad out shape": (lambda g: _swap(g, Op.PAD, out_shape=(1, 8, 14, 15)), Op.PAD, "does not follow"),
     "elementwise out shape": (lambda g: _swap(g, Op.ACTIVATION, ActKind.TANH, out_shape=(1, 8, 7, 6)),
                               Op.ACTIVATION, "does not follow"),
-    "pool channels": (lambda g: _swap(g, Op.MAXPOOL, out_shape=(1, 9, 7, 7)), Op.MAXPOOL,
-                      "keep the batch and channels"),
+    "pool channels": (lambda g: _swap(g, Op.MAXPOOL, out_shape=(1, 9, 7, 7)), Op.MAXPOOL, "does not follow"),
+    "pool spatial size": (lambda g: _swap(g, Op.MAXPOOL, out_shape=(1, 8, 8, 8)), Op.MAXPOOL, "does not follow"),
 }
 
 
