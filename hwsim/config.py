@@ -4,6 +4,8 @@ a bad value is one ConfigError naming the field, never a crash later on."""
 from __future__ import annotations
 
 import enum
+import math
+import reprlib
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -16,6 +18,58 @@ class Dataflow(enum.Enum):
     OS = "os"  # output stationary: rows <- M, cols <- N, K streams
     WS = "ws"  # weight stationary: rows <- K, cols <- N, M streams
     IS = "is"  # input stationary:  rows <- K, cols <- M, N streams
+
+
+# The range every config key must lie in (inclusive): a value outside is refused, never simulated.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "rows": (1, 4096),
+    "cols": (1, 4096),
+    "ifmap_sram_kib": (1, 1 << 20),  # 1 KiB .. 1 GiB per buffer
+    "filter_sram_kib": (1, 1 << 20),
+    "ofmap_sram_kib": (1, 1 << 20),
+    "vector_lanes": (1, 4096),
+}
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "dram_bytes_per_cycle": (0.001, 65536.0),
+    "clock_mhz": (0.001, 100_000.0),  # 1 kHz .. 100 GHz
+}
+ACC_BITS_MAX = 64  # the simulators hold sums in int64
+MAX_BATCH = 1_000_000  # images per inference
+NAME_CHARS_MAX = 64
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: repr, shortened, control characters escaped."""
+    return reprlib.repr(value)
+
+
+def _range_text(lo: float, hi: float) -> str:
+    return f"{lo:g}..{hi:g}" if isinstance(lo, float) else f"{lo}..{hi}"
+
+
+def check_int(key: str, value: Any, lo: int, hi: int) -> int:
+    """An int (not a bool, not a float) in lo..hi, or one ConfigError naming `key` and the range."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(f"{key} = {_show(value)}: must be an integer in {lo}..{hi}")
+    return value
+
+
+def check_acc_bits(bits: Any, data_bits: int = 8) -> int:
+    """The one rule for accumulator widths (hwsim map, report, sweep and the generated RTL):
+    an integer from 2 * data_bits + 1 (two products of signed data_bits values already
+    overflow 2 * data_bits bits: 2 * (-2^(d-1))^2 = 2^(2d-1)) to ACC_BITS_MAX."""
+    if not isinstance(data_bits, int) or isinstance(data_bits, bool) or data_bits < 1:
+        raise ConfigError(f"data_bits = {_show(data_bits)}: must be a positive integer")
+    lo = 2 * data_bits + 1
+    if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= ACC_BITS_MAX:
+        raise ConfigError(f"acc_bits = {_show(bits)}: must be an integer in {lo}..{ACC_BITS_MAX} "
+                          f"(a sum of two int{data_bits} x int{data_bits} products needs {lo} bits)")
+    return bits
+
+
+def check_batch(batch: Any) -> int:
+    """Images per inference: an integer in 1..MAX_BATCH."""
+    return check_int("batch", batch, 1, MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -44,19 +98,25 @@ class AcceleratorConfig:
         return getattr(self, f"{buffer}_sram_kib") * 1024
 
     def validate(self) -> AcceleratorConfig:
-        for f in ("rows", "cols", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "vector_lanes"):
-            v = getattr(self, f)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"config {f} = {v!r}: must be a positive integer")
-        for f in ("dram_bytes_per_cycle", "clock_mhz"):
-            v = getattr(self, f)
-            if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
-                raise ConfigError(f"config {f} = {v!r}: must be a positive number")
-        if not isinstance(self.acc_bits, int) or not 17 <= self.acc_bits <= 64:
-            raise ConfigError(f"config acc_bits = {self.acc_bits!r}: must be an integer in 17..64 "
-                              "(an int8 x int8 product alone needs 16 bits plus sign)")
+        """Every field in its documented range (INT_RANGES, FLOAT_RANGES, check_acc_bits), or one
+        ConfigError naming the key and the allowed range."""
+        try:
+            for f, (lo, hi) in INT_RANGES.items():
+                check_int(f, getattr(self, f), lo, hi)
+            for f, (lo, hi) in FLOAT_RANGES.items():
+                v = getattr(self, f)
+                if (not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v)
+                        or not lo <= v <= hi):
+                    raise ConfigError(f"{f} = {_show(v)}: must be a number in {_range_text(lo, hi)}"
+                                      + (" (1 kHz..100 GHz)" if f == "clock_mhz" else ""))
+            check_acc_bits(self.acc_bits)
+        except ConfigError as err:
+            raise ConfigError(f"config {err}") from None
         if not isinstance(self.dataflow, Dataflow):
-            raise ConfigError(f"config dataflow = {self.dataflow!r}: must be one of os, ws, is")
+            raise ConfigError(f"config dataflow = {_show(self.dataflow)}: must be one of os, ws, is")
+        if (not isinstance(self.name, str) or not 0 < len(self.name) <= NAME_CHARS_MAX
+                or not self.name.isprintable()):
+            raise ConfigError(f"config name = {_show(self.name)}: must be 1..{NAME_CHARS_MAX} printable characters")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,9 +150,9 @@ def parse_array(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"array {text!r}: expected ROWSxCOLS, e.g. 16x16") from None
+        raise ConfigError(f"array {_show(text)}: expected ROWSxCOLS, e.g. 16x16") from None
     if rows <= 0 or cols <= 0:
-        raise ConfigError(f"array {text!r}: rows and cols must be positive")
+        raise ConfigError(f"array {_show(text)}: rows and cols must be positive")
     return rows, cols
 
 
@@ -101,21 +161,45 @@ def parse_sram(text: str) -> tuple[int, int, int]:
     try:
         sizes = tuple(int(p) for p in str(text).split(","))
     except ValueError:
-        raise ConfigError(f"sram {text!r}: expected three KiB sizes IFMAP,FILTER,OFMAP, e.g. 64,64,32") from None
+        raise ConfigError(f"sram {_show(text)}: expected three KiB sizes IFMAP,FILTER,OFMAP, e.g. 64,64,32") from None
     if len(sizes) != 3 or min(sizes) <= 0:
-        raise ConfigError(f"sram {text!r}: expected three positive KiB sizes IFMAP,FILTER,OFMAP")
+        raise ConfigError(f"sram {_show(text)}: expected three positive KiB sizes IFMAP,FILTER,OFMAP")
     return sizes
 
 
+def parse_int(text: str, option: str) -> int:
+    """A command-line integer ('16'; not '16.0', '1e3' or 'nan'), or one ConfigError naming the option."""
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{option} {_show(text)}: expected an integer") from None
+
+
+def parse_float(text: str, option: str) -> float:
+    """A command-line number; non-finite values parse here and are refused by validate()."""
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{option} {_show(text)}: expected a number") from None
+
+
 def preset(name: str) -> AcceleratorConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}: choose {', '.join(PRESETS)}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(f"unknown preset {_show(name)}: choose {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# spellings that set several fields at once; giving one together with a field it sets is ambiguous
+_ALIASES = {"array": ("rows", "cols"), "sram": ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib")}
 
 
 def override(cfg: AcceleratorConfig, **values: Any) -> AcceleratorConfig:
     """Replace fields (None = keep); 'array', 'sram' and 'dataflow' accept their CLI spellings."""
     values = {k: v for k, v in values.items() if v is not None}
+    for alias, targets in _ALIASES.items():
+        both = [t for t in targets if alias in values and t in values]
+        if both:
+            raise ConfigError(f"config keys {alias!r} and {both[0]!r} both set {both[0]}: give one of them")
     if "array" in values:
         values["rows"], values["cols"] = parse_array(values.pop("array"))
     if "sram" in values:
@@ -124,21 +208,39 @@ def override(cfg: AcceleratorConfig, **values: Any) -> AcceleratorConfig:
         values["dataflow"] = parse_dataflow(values["dataflow"])
     unknown = sorted(set(values) - _FIELDS)
     if unknown:
-        raise ConfigError(f"unknown config key {unknown[0]!r}: known keys are {', '.join(sorted(_FIELDS))}, "
+        raise ConfigError(f"unknown config key {_show(unknown[0])}: known keys are {', '.join(sorted(_FIELDS))}, "
                           "array, sram, preset")
     return replace(cfg, **values).validate()
 
 
 def read_toml(path: Path, what: str) -> dict:
-    """A TOML document, or one ConfigError line: missing, unreadable or invalid."""
+    """A TOML document, or one ConfigError line: missing, unreadable, not UTF-8 or invalid."""
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: {what} file is not UTF-8 text (byte {err.start}); TOML must be UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+
+
+def config_from_doc(doc: dict[str, Any]) -> AcceleratorConfig:
+    """A parsed TOML document -> config. Keys sit either all at the top level or all under an
+    [accelerator] table (a key beside the table would be silently ignored, so it is refused)."""
+    if "accelerator" in doc:
+        table = doc["accelerator"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"accelerator = {_show(table)}: must be a table, [accelerator]")
+        stray = sorted(set(doc) - {"accelerator"})
+        if stray:
+            raise ConfigError(f"top-level key {_show(stray[0])} beside the [accelerator] table: "
+                              "move it into [accelerator]")
+        doc = table
+    doc = dict(doc)
+    return override(preset(doc.pop("preset", DEFAULT_PRESET)), **doc)
 
 
 def load_config(path: str | Path) -> AcceleratorConfig:
@@ -146,9 +248,7 @@ def load_config(path: str | Path) -> AcceleratorConfig:
     the top level or under [accelerator]."""
     path = Path(path)
     doc = read_toml(path, "config")
-    doc = doc.get("accelerator", doc)
-    base = preset(doc.pop("preset", DEFAULT_PRESET))
     try:
-        return override(base, **doc)
+        return config_from_doc(doc)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None

@@ -8,7 +8,17 @@ form of hwsim.timing: the cycle count is the cycle the last result is seen at
 the bottom edge, plus one. Tests hold it equal to the formula.
 
 The controller (which operand enters which edge at which cycle) is the fold
-schedule of hwsim.mapping: folds issue every P = max(T, R) cycles.
+schedule of hwsim.mapping: folds issue every P = fold_period(plan) = max(T, R)
+cycles, the shortest period at which consecutive folds neither collide on the
+edges (T) nor overrun a column's one-value-per-cycle drain or load chain (R);
+tests/hwsim/test_cycle.py shortens it by one and watches the results go wrong.
+
+Memory: the controller's edge streams and the bottom-edge record grow with the
+layer's cycles, so a GEMM costs about gemm_sim_bytes(plan, replicas). Replicas
+(independent arrays) are simulated in chunks that fit CYCLE_MEMORY_LIMIT_BYTES
+(identical results: replicas never interact); a single array run that would
+not fit (a large `batch` makes M, and so the run, long) is refused up front by
+check_cycle_memory, naming the layer and the bytes it would need.
 
   OS  PE (i, j) accumulates A[i, t] * B[t, j]; an operand tagged `first`
       restarts the accumulator, one tagged `last` copies it into the PE's
@@ -44,6 +54,69 @@ from quant.ir import Graph, Node, Op
 from quant.kernels import im2col
 
 EMPTY = -1
+CYCLE_MEMORY_LIMIT_BYTES = 2 << 30  # what one chunk of simulated arrays may hold at its peak
+
+
+def fold_period(p: FoldPlan) -> int:
+    """Cycles between the issue of consecutive folds: P = max(T, R), the minimum for correct results
+    (hwsim.timing derives it; shorter, fold f + 1's operands overwrite fold f's on the edges when
+    T > R, or a column's drain/load chain still holds fold f's values when R > T)."""
+    return max(p.stream, p.rows)
+
+
+def _horizon(p: FoldPlan) -> int:
+    """Cycles of controller streams the simulation builds (see _simulate_os/_simulate_stationary)."""
+    extra = 0 if p.dataflow is Dataflow.OS else p.rows  # WS/IS preload the first stationary tile
+    return extra + (p.folds - 1) * fold_period(p) + p.stream + p.rows + p.cols
+
+
+def gemm_sim_bytes(p: FoldPlan, replicas: int) -> int:
+    """An upper estimate of the bytes one GEMM layer holds at its peak in run_cycle for `replicas`
+    arrays: int64 operands (+ their int8 im2col copies), the controller's edge streams, the PE
+    registers, every result recorded at the bottom edge, and the output. Linear in replicas."""
+    g, R, C = p.gemm, p.rows, p.cols
+    horizon = _horizon(p)
+    results = p.folds * R * C if p.dataflow is Dataflow.OS else p.folds * p.stream * C
+    per_replica = (g.groups * g.m * g.k * 10  # im2col (int8), its regrouped copy, the int64 operand
+                   + horizon * (R + C) * 8  # operand edge streams
+                   + 12 * R * C * 8  # registers and one cycle's temporaries
+                   + results * 8 * 3  # recorded values: the list, its concatenation, the kept ones
+                   + g.groups * g.m * g.n * 8 * 3)  # output, its accumulator layout, + bias
+    shared = (g.groups * g.k * g.n * 8  # the int64 weights
+              + horizon * (R * 10 + C)  # tags and flags travelling with the operands
+              + horizon * 4 * 128  # the bottom-edge record: up to four small arrays per cycle
+              + results * 8 * 20  # tags, columns, cycles of each result and their decoding
+              + g.groups * g.m * g.n * 8  # the cycle each output left the array
+              + 16 * R * C)
+    return 2 * (shared + replicas * per_replica)  # x2: numpy temporaries and allocator slack
+
+
+def check_cycle_memory(graph: Graph, cfg: AcceleratorConfig, batch: int = 1,
+                       limit_bytes: int | None = None) -> None:
+    """Refuse, before anything runs, a graph whose array run of `batch` images would not fit the
+    cycle engine's memory limit (one replica; more replicas run in chunks). Shapes only, so a float
+    graph answers for its quantized form."""
+    limit = CYCLE_MEMORY_LIMIT_BYTES if limit_bytes is None else limit_bytes
+    for node in graph.nodes:
+        if node.op in GEMM_OPS:
+            gemm = gemm_of(node, batch)
+            need = gemm_sim_bytes(plan(gemm, cfg), 1)
+            if need > limit:
+                raise ConfigError(f"the cycle engine would need about {_gib(need)} for layer {node.name!r} at batch "
+                                  f"{batch} (M = {gemm.m:,}), over its {_gib(limit)} limit: use a smaller --batch or "
+                                  "array, or --engine analytical (the same cycle counts, in closed form)")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
+def _replica_chunk(p: FoldPlan, replicas: int, limit: int) -> int:
+    """How many replicas to simulate at once within `limit` (at least 1; check_cycle_memory refuses
+    layers where one replica alone does not fit)."""
+    base = gemm_sim_bytes(p, 0)
+    per = gemm_sim_bytes(p, 1) - base
+    return max(1, min(replicas, (limit - base) // per))
 
 
 @dataclass(frozen=True)
@@ -105,7 +178,7 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, fold_plan: FoldPlan) -> GemmRun:
 def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     reps, R, C, T = a.shape[0], p.rows, p.cols, p.stream
     tiles = p.tiles()
-    period = max(T, R)
+    period = fold_period(p)
     horizon = (len(tiles) - 1) * period + T + R + C  # last operand enters well before this
     # controller: skewed edge streams. Row i gets A_f[i, t] at cycle f*P + t + i, column j gets B_f[t, j] at f*P + t + j
     a_edge = np.zeros((horizon, reps, R), np.int64)
@@ -181,7 +254,7 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
 def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     reps, R, C, T = a.shape[0], p.rows, p.cols, p.stream
     tiles = p.tiles()
-    period = max(T, R)
+    period = fold_period(p)
     ws = p.dataflow is Dataflow.WS
     horizon = R + (len(tiles) - 1) * period + T + R + C
     load_edge = np.zeros((horizon, reps, C), np.int64)  # stationary values entering the top load chain
@@ -309,20 +382,18 @@ def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int
     x_q = np.asarray(x_q)
     if batch < 1 or x_q.shape[0] % batch:
         raise ConfigError(f"{x_q.shape[0]} images do not split into runs of batch {batch}")
+    check_cycle_memory(qgraph, cfg, batch)
     acc_type = IntType(cfg.acc_bits)
     tensors = {qgraph.input_name: x_q}
     layers, stepped = [], 0
     for node in qgraph.nodes:
         inputs = [tensors[t] for t in node.inputs]
         if node.op in GEMM_OPS:
-            a, w, gemm = gemm_operands(node, inputs[0], batch)
-            fold_plan = plan(gemm, cfg)
-            run = simulate_gemm(a, w, fold_plan)
-            acc = gemm_result(node, run.out, batch) + _bias_shape(node)
+            acc, fold_plan, cycles = _gemm_on_array(node, inputs[0], cfg, batch)
             check_accumulator(node, acc, acc_type)
             tensors[node.output] = apply_requant(acc, node.quant.requant).astype(np.int8)
-            layers.append(gemm_layer(node, fold_plan, run.cycles, cfg, batch))
-            stepped += run.cycles
+            layers.append(gemm_layer(node, fold_plan, cycles, cfg, batch))
+            stepped += cycles
         else:
             tensors[node.output] = INT_KERNELS[node.op].run(node, inputs, acc_type)
             layers.append(vector_layer(node, qgraph, cfg, batch))
@@ -330,6 +401,27 @@ def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int
                        layers=tuple(layers))
     return CycleRun(result=result, output=tensors[qgraph.output], tensors=tensors, simulated_cycles=stepped,
                     acc_type=acc_type)
+
+
+def _gemm_on_array(node: Node, x: np.ndarray, cfg: AcceleratorConfig, batch: int
+                   ) -> tuple[np.ndarray, FoldPlan, int]:
+    """One GEMM layer on the simulated array: the accumulators (bias added) of all images, the
+    fold plan and the cycles of one array run. Replicas go through in chunks that fit the memory
+    limit; every chunk steps the same schedule, so the cycles are one run's."""
+    fold_plan = plan(gemm_of(node, batch), cfg)
+    replicas = x.shape[0] // batch
+    chunk = _replica_chunk(fold_plan, replicas, CYCLE_MEMORY_LIMIT_BYTES)
+    accs, cycles = [], set()
+    for r0 in range(0, replicas, chunk):
+        a, w, _ = gemm_operands(node, x[r0 * batch:(r0 + chunk) * batch], batch)
+        run = simulate_gemm(a, w, fold_plan)
+        del a
+        accs.append(gemm_result(node, run.out, batch))
+        cycles.add(run.cycles)
+    if len(cycles) != 1:
+        raise RuntimeError(f"node {node.name!r}: replica chunks took different cycles {sorted(cycles)}")
+    acc = accs[0] if len(accs) == 1 else np.concatenate(accs)
+    return acc + _bias_shape(node), fold_plan, cycles.pop()
 
 
 def _bias_shape(node: Node) -> np.ndarray:

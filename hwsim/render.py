@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hwsim.analytical import MapResult
@@ -22,6 +23,18 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
+def printable(text: object) -> str:
+    """Text from a user's file (node, model, config names) as the terminal should show it: control
+    and other non-printable characters written as escapes (ESC -> \\x1b, newline -> \\n), so a
+    name cannot move the cursor, recolour the terminal or break a table row."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def cell(text: object) -> str:
+    """printable() with rich markup escaped: '[bold]' in a name is shown, not obeyed."""
+    return escape(printable(text))
+
+
 def make_console() -> Console:
     """stdout console; 160 columns when not a terminal so piped tables do not wrap."""
     probe = Console()
@@ -30,13 +43,13 @@ def make_console() -> Console:
 
 def summary_table(summary: Summary, console: Console | None = None) -> None:
     console = console or make_console()
-    t = Table(title=f"{summary.model}: layer analysis (per image)", title_justify="left")
+    t = Table(title=f"{cell(summary.model)}: layer analysis (per image)", title_justify="left")
     for col, just in (("layer", "left"), ("op", "left"), ("output CxHxW", "right"), ("params", "right"),
                       ("MACs", "right"), ("activations", "right"), ("fp32", "right"),
                       ("int8", "right")):
         t.add_column(col, justify=just)
     for r in summary.layers:
-        t.add_row(r.name, r.op, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
+        t.add_row(cell(r.name), cell(r.op), "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
                   f"{r.activations:,}", _bytes(r.act_bytes_fp32), _bytes(r.act_bytes_int8))
     d = summary.to_dict()
     t.add_section()
@@ -68,14 +81,14 @@ def quantize_to_dict(result: QuantResult, out: Path, qdq: str | None) -> dict:
 
 def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Console | None = None) -> None:
     console = console or make_console()
-    t = Table(title=f"{result.qgraph.name}: int8 quantization", title_justify="left")
+    t = Table(title=f"{cell(result.qgraph.name)}: int8 quantization", title_justify="left")
     for col in ("layer", "op", "out scale", "zero point", "weight scales"):
         t.add_column(col, justify="left" if col in ("layer", "op") else "right")
     q_in = result.qgraph.input_quant
     t.add_row("input", "Quantize", f"{q_in.scale:.6g}", str(q_in.zero_point), "")
     for n in result.qgraph.nodes:
         ws = n.quant.weight_scale
-        t.add_row(n.name, op_label(n), f"{n.quant.out.scale:.6g}", str(n.quant.out.zero_point),
+        t.add_row(cell(n.name), cell(op_label(n)), f"{n.quant.out.scale:.6g}", str(n.quant.out.zero_point),
                   "" if ws is None else f"{ws.min():.3g} .. {ws.max():.3g}")
     console.print(t)
     if result.float_top1 is not None:
@@ -91,9 +104,9 @@ def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Co
             a.add_row(f"onnxruntime QDQ ({o.optimization}): logits within ±1 LSB", f"{100 * o.within_1lsb:.2f} %")
         console.print(a)
     if result.note:
-        console.print(result.note, style="yellow", highlight=False)
-    console.print(f"calibrated on {result.calibration_images} images; wrote {out}" + (f" and {qdq}" if qdq else ""),
-                  highlight=False)
+        console.print(result.note, style="yellow", highlight=False, markup=False)
+    console.print(f"calibrated on {result.calibration_images} images; wrote {printable(out)}"
+                  + (f" and {printable(qdq)}" if qdq else ""), highlight=False, markup=False)
 
 
 MAP_CSV_FIELDS = ("name", "op", "unit", "m", "k", "n", "groups", "folds", "macs", "compute_cycles", "stall_cycles",
@@ -113,7 +126,8 @@ def map_csv(result: MapResult) -> str:
 def map_table(result: MapResult, console: Console | None = None, note: str = "") -> None:
     console = console or make_console()
     cfg = result.config
-    title = (f"{result.model} on {cfg.array} {cfg.dataflow.value.upper()} array ({cfg.name}), batch {result.batch}, "
+    title = (f"{cell(result.model)} on {cfg.array} {cfg.dataflow.value.upper()} array ({cell(cfg.name)}), "
+             f"batch {result.batch}, "
              f"{result.engine} engine, {result.timing} timing; latency in µs")
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("layer", "op", "M", "K", "N", "folds", "compute", "stall", "total cyc", "util",
@@ -123,7 +137,7 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
     for r in result.layers:
         gemm = r.unit == "array"
         dims = (f"{r.m:,}", f"{r.k:,}", f"{r.n:,}" + (f"x{r.groups}" if r.groups > 1 else "")) if gemm else ("", "", "")
-        t.add_row(r.name, r.op, *dims, f"{r.folds:,}" if gemm else "vector", f"{r.compute_cycles:,}",
+        t.add_row(cell(r.name), cell(r.op), *dims, f"{r.folds:,}" if gemm else "vector", f"{r.compute_cycles:,}",
                   f"{r.stall_cycles:,}", f"{r.total_cycles:,}", f"{100 * r.utilization:.1f}%" if gemm else "",
                   *(_kib(getattr(r, f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                                                   "dram_write_bytes")), _micros(r.total_cycles, mhz))
@@ -135,12 +149,16 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
     console.print(t)
     peak = result.peak_footprint_bytes
     console.print(f"{result.total('macs'):,} MACs in {result.total_cycles:,} cycles = {1e6 * result.latency_s:,.1f} µs "
-                  f"at {mhz:g} MHz ({1 / result.latency_s:,.0f} inferences/s at batch {result.batch}); "
+                  f"at {mhz:g} MHz ({_per_second(result.latency_s)} inferences/s at batch {result.batch}); "
                   f"array utilization {100 * result.utilization:.1f} %\npeak on-chip footprint {_bytes(peak)} of "
                   f"{_bytes(sum(cfg.sram_bytes(b) for b in ('ifmap', 'filter', 'ofmap')))} SRAM; "
                   f"DRAM link {cfg.dram_bytes_per_cycle:g} B/cycle", highlight=False)
     if note:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)
+
+
+def _per_second(latency_s: float) -> str:
+    return f"{1 / latency_s:,.0f}" if latency_s > 0 else "-"  # a graph of views only takes 0 cycles
 
 
 def _kib(n: int) -> str:

@@ -18,6 +18,7 @@ Derivation (hwsim.cycle simulates exactly this, register by register):
     drain of one fold overlaps the fill of the next. P >= R because an OS
     column drains its R results through one port (one per cycle) and a WS/IS
     column loads its R stationary values the same way, while the next fold runs.
+    (tests/hwsim/test_cycle.py issues folds at P - 1 and checks the array then fails.)
   * OS: a column's R results are parallel-loaded into a drain chain one cycle
     after its bottom PE finishes and leave the bottom edge in R cycles.
     WS/IS: the first fold's stationary tile is preloaded (R cycles) before

@@ -1,7 +1,22 @@
 """Accelerator config: presets, overrides, TOML files, and one ConfigError per bad value."""
+import re
+
 import pytest
 
-from hwsim.config import PRESETS, AcceleratorConfig, Dataflow, load_config, override, parse_array, preset
+from hwsim.config import (
+    MAX_BATCH,
+    PRESETS,
+    AcceleratorConfig,
+    Dataflow,
+    check_acc_bits,
+    check_batch,
+    load_config,
+    override,
+    parse_array,
+    parse_float,
+    parse_int,
+    preset,
+)
 from quant.errors import ConfigError
 
 
@@ -55,3 +70,90 @@ def test_bad_toml_names_the_file_and_key(tmp_path, text, match):
 def test_missing_toml(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"rows": 10**17}, "rows = 100000000000000000: must be an integer in 1..4096"),
+    ({"array": "99999999999x1"}, "rows = 99999999999: must be an integer in 1..4096"),
+    ({"cols": 4097}, "cols = 4097: must be an integer in 1..4096"),
+    ({"rows": 8.0}, "rows = 8.0: must be an integer"), ({"rows": True}, "rows = True: must be an integer"),
+    ({"vector_lanes": 8.5}, "vector_lanes"), ({"ifmap_sram_kib": 2**20 + 1}, "ifmap_sram_kib = 1048577: must be an "
+                                                                          "integer in 1..1048576"),
+    ({"clock_mhz": 1e-300}, "clock_mhz = 1e-300: must be a number in 0.001..100000 (1 kHz..100 GHz)"),
+    ({"clock_mhz": float("inf")}, "clock_mhz = inf"), ({"clock_mhz": float("nan")}, "clock_mhz = nan"),
+    ({"clock_mhz": 1e6}, "clock_mhz"), ({"clock_mhz": True}, "clock_mhz = True"), ({"clock_mhz": "100"}, "clock_mhz"),
+    ({"dram_bytes_per_cycle": float("-inf")}, "dram_bytes_per_cycle = -inf: must be a number in 0.001..65536"),
+    ({"dram_bytes_per_cycle": 1e9}, "dram_bytes_per_cycle"),
+    ({"acc_bits": 16}, "acc_bits = 16: must be an integer in 17..64"), ({"acc_bits": 65}, "17..64"),
+    ({"acc_bits": True}, "acc_bits = True"), ({"acc_bits": 32.0}, "acc_bits = 32.0"),
+    ({"name": ""}, "name"), ({"name": "a\x1b[31m"}, "printable"), ({"name": 5}, "name = 5"),
+    ({"array": "8x8", "rows": 4}, "'array' and 'rows' both set rows"),
+    ({"sram": "8,8,8", "ofmap_sram_kib": 4}, "give one of them"),
+])
+def test_every_key_is_bounded(values, match):
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        override(AcceleratorConfig(), **values)
+
+
+def test_the_bounds_themselves_are_accepted():
+    cfg = override(AcceleratorConfig(), rows=4096, cols=1, ifmap_sram_kib=2**20, filter_sram_kib=1,
+                   clock_mhz=0.001, dram_bytes_per_cycle=65536, acc_bits=64, vector_lanes=4096)
+    assert (cfg.rows, cfg.clock_mhz, cfg.acc_bits) == (4096, 0.001, 64)
+    assert override(cfg, clock_mhz=100_000, acc_bits=17, dram_bytes_per_cycle=0.001).clock_mhz == 100_000
+
+
+def test_acc_bits_is_one_rule_for_every_data_width():
+    assert check_acc_bits(17) == 17 and check_acc_bits(33, data_bits=16) == 33
+    for bits, data_bits in ((16, 8), (32, 16), (65, 8), (True, 8)):
+        with pytest.raises(ConfigError, match="acc_bits"):
+            check_acc_bits(bits, data_bits)
+    with pytest.raises(ConfigError, match="data_bits"):
+        check_acc_bits(32, data_bits=0)
+
+
+def test_batch_bounds():
+    assert check_batch(1) == 1 and check_batch(MAX_BATCH) == MAX_BATCH
+    for bad in (0, MAX_BATCH + 1, 2.0, True):
+        with pytest.raises(ConfigError, match="batch"):
+            check_batch(bad)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("preset = [1]\n", "unknown preset [1]"), ("preset = 5\n", "unknown preset 5"),
+    ("accelerator = 5\n", "accelerator = 5: must be a table"),
+    ("accelerator = [1, 2]\n", "must be a table"),
+    ('rows = 4\n[accelerator]\ncols = 4\n', "top-level key 'rows' beside the [accelerator] table"),
+    ('preset = "mid16"\n[accelerator]\ncols = 4\n', "top-level key 'preset'"),
+    ("rows = 1e17\n", "rows = 1e+17: must be an integer"), ("rows = 100000000000000000\n", "1..4096"),
+    ("clock_mhz = nan\n", "clock_mhz = nan"), ("clock_mhz = inf\n", "clock_mhz = inf"),
+    ("rows = true\n", "rows = True"), ("[accelerator]\nrows = {a = 1}\n", "rows = {'a': 1}"),
+    ('name = "x\\u001b[2J"\n', "printable"), ("[other]\nrows = 4\n", "unknown config key 'other'"),
+    ('array = "8x8"\nrows = 4\n', "both set rows"),
+])
+def test_hostile_toml_is_one_config_error(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(match)) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unreadable_config_files(tmp_path):
+    (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(tmp_path / "latin1.toml")
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "folder.toml")
+    (tmp_path / "binary.toml").write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "binary.toml")
+
+
+def test_command_line_numbers():
+    assert parse_int("16", "--lanes") == 16 and parse_float("2.5", "--freq") == 2.5
+    for text in ("16.0", "1e3", "nan", "", "0x10"):
+        with pytest.raises(ConfigError, match=r"--lanes .*expected an integer"):
+            parse_int(text, "--lanes")
+    with pytest.raises(ConfigError, match="--freq 'fast': expected a number"):
+        parse_float("fast", "--freq")

@@ -5,14 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwsim import cycle
 from hwsim.analytical import map_graph
 from hwsim.config import PRESETS, AcceleratorConfig, Dataflow, override
-from hwsim.cycle import run_cycle, simulate_gemm
+from hwsim.cycle import fold_period, gemm_sim_bytes, run_cycle, simulate_gemm
 from hwsim.mapping import Gemm, plan
 from hwsim.timing import compute_cycles
 from quant.calibrate import collect_ranges
 from quant.data import Preprocess
-from quant.errors import OverflowDetected
+from quant.errors import ConfigError, OverflowDetected
 from quant.int_exec import quantize_input, run_int
 from quant.onnx_import import load_onnx
 from quant.quantize import quantize
@@ -98,3 +99,75 @@ def test_accumulator_overflow_names_layer_and_channel(lenet_q, fashion_test):
     x_q = quantize_input(Preprocess()(pixels[:2]), lenet_q.input_quant)
     with pytest.raises(OverflowDetected, match=r"node 'node_conv2d.*': int18 accumulator overflow at output channel"):
         run_cycle(lenet_q, x_q, AcceleratorConfig(acc_bits=18))
+
+
+# (m, k, n, rows, cols): several folds each, with T > R and with R > T in every dataflow
+SHORT_PERIOD_CASES = [(20, 12, 5, 4, 2), (20, 3, 5, 6, 2), (3, 5, 20, 2, 4), (9, 3, 7, 2, 2)]
+
+
+@pytest.mark.parametrize("df", list(Dataflow))
+@pytest.mark.parametrize("m, k, n, r, c", SHORT_PERIOD_CASES)
+def test_a_fold_period_one_shorter_breaks_the_array(monkeypatch, df, m, k, n, r, c):
+    """hwsim.timing and hwsim.cycle claim P = max(T, R) is the shortest fold period that gives
+    correct results. Issue folds one cycle sooner and the array must give wrong outputs or fail
+    its drain check; at P itself (the control) it is exact."""
+    rng = np.random.default_rng(m * 1000 + k * 100 + n)
+    a = rng.integers(-128, 128, (2, 1, m, k))
+    b = rng.integers(-128, 128, (1, k, n))
+    p = plan(Gemm(m, k, n), AcceleratorConfig(rows=r, cols=c, dataflow=df))
+    assert p.folds > 1 and fold_period(p) > 1
+    expected = np.einsum("rgmk,gkn->rgmn", a, b)
+    np.testing.assert_array_equal(simulate_gemm(a, b, p).out, expected)
+    monkeypatch.setattr("hwsim.cycle.fold_period", lambda plan: max(plan.stream, plan.rows) - 1)
+    try:
+        run = simulate_gemm(a, b, p)
+    except RuntimeError as err:
+        assert "did not drain" in str(err)
+    else:
+        assert not np.array_equal(run.out, expected)
+
+
+@pytest.mark.parametrize("df", list(Dataflow))
+@pytest.mark.parametrize("m, k, n, reps", [(300, 25, 6, 1), (40, 150, 16, 2), (1, 400, 10, 3)])
+def test_memory_estimate_bounds_the_measured_peak(df, m, k, n, reps):
+    """gemm_sim_bytes is what the refusal and the replica chunks rest on: it must not under-count
+    (tracemalloc sees numpy's allocations; bytes, not seconds, so no machine dependence)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (reps, 1, m, k)).astype(np.int8)
+    b = rng.integers(-128, 128, (1, k, n))
+    p = plan(Gemm(m, k, n), AcceleratorConfig(rows=8, cols=8, dataflow=df))
+    tracemalloc.start()
+    try:
+        simulate_gemm(a, b, p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= gemm_sim_bytes(p, reps) <= 16 * peak
+
+
+def test_replicas_run_in_chunks_with_identical_results(monkeypatch, lenet_q, fashion_test):
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:6]), lenet_q.input_quant)
+    cfg = AcceleratorConfig(rows=8, cols=4, dataflow=Dataflow.WS)
+    whole = run_cycle(lenet_q, x_q, cfg, batch=2)  # 3 replicas of batch 2
+    calls = []
+    real = cycle.simulate_gemm
+    monkeypatch.setattr(cycle, "simulate_gemm", lambda a, b, p: calls.append(a.shape[0]) or real(a, b, p))
+    plans = [cycle.plan(cycle.gemm_of(node, 2), cfg) for node in lenet_q.nodes if node.op in cycle.GEMM_OPS]
+    limit = max(gemm_sim_bytes(p, 1) for p in plans)  # the largest layer goes one replica at a time
+    monkeypatch.setattr(cycle, "CYCLE_MEMORY_LIMIT_BYTES", limit)
+    chunked = run_cycle(lenet_q, x_q, cfg, batch=2)
+    assert len(calls) > len(plans) and calls.count(1) >= 3 and sum(calls) == 3 * len(plans)
+    for name, tensor in whole.tensors.items():
+        np.testing.assert_array_equal(chunked.tensors[name], tensor, err_msg=name)
+    assert chunked.result == whole.result and chunked.simulated_cycles == whole.simulated_cycles
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_starts(monkeypatch, lenet_q):
+    monkeypatch.setattr(cycle, "CYCLE_MEMORY_LIMIT_BYTES", 1 << 20)
+    monkeypatch.setattr(cycle, "simulate_gemm", lambda *_: pytest.fail("simulated a refused run"))
+    x_q = np.zeros((1, *lenet_q.input_shape[1:]), np.int8)
+    with pytest.raises(ConfigError, match=r"would need about .* MiB for layer 'node_conv2d' at batch 1 "
+                                          r"\(M = 784\), over its 1.0 MiB limit"):
+        run_cycle(lenet_q, x_q, PRESETS["edge8"])
