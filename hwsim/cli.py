@@ -42,9 +42,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from quant.serialize import save_graph
     model = Path(args.model)
     out = Path(args.out) if args.out else model.with_name(model.stem + ".int8.npz")
-    for path in (out, Path(args.qdq) if args.qdq else None):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{path}: output folder {path.parent} does not exist")
+    outputs = [out, *([Path(args.qdq)] if args.qdq else [])]
+    for path in outputs:
+        _check_output_file(path, model)
+    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
+        raise ConfigError(f"--out and --qdq are the same file ({out})")
     config = QuantConfig(calibration=Method(args.calibration), percentile=args.percentile,
                          per_channel=not args.per_tensor, pow2=args.pow2)
     job = QuantJob(model=model, config=config, preprocess=Preprocess(args.mean, args.std),
@@ -63,35 +65,53 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_file(path: Path, source: Path) -> None:
+    """An output file may be created or replace a regular file: never a device, folder or symlink
+    (replacing /dev/null as root), never the input model itself."""
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: output folder {path.parent} does not exist")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(f"{path}: exists and is not a regular file; refusing to replace it")
+    if path.exists() and source.exists() and path.resolve() == source.resolve():
+        raise ConfigError(f"{path}: is the input model; choose another output file")
+
+
 def _add_accelerator_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="start from a named config: edge8 (default), mid16, tpu128")
     p.add_argument("--config", help="TOML accelerator config (keys of AcceleratorConfig, optional preset = ...)")
     p.add_argument("--array", help="ROWSxCOLS, e.g. 16x16")
     p.add_argument("--dataflow", help="os, ws or is")
     p.add_argument("--sram", help="IFMAP,FILTER,OFMAP buffer sizes in KiB, e.g. 64,64,32 (each double-buffered)")
-    p.add_argument("--dram-bw", type=float, help="DRAM link bytes per cycle")
-    p.add_argument("--freq", type=float, help="clock in MHz")
-    p.add_argument("--acc-bits", type=int, help="accumulator width in bits")
-    p.add_argument("--lanes", type=int, help="vector-unit lanes")
+    # numbers are parsed by hwsim.config (not argparse) so a bad one is one line naming the option and its range
+    p.add_argument("--dram-bw", help="DRAM link bytes per cycle (0.001..65536)")
+    p.add_argument("--freq", help="clock in MHz (0.001..100000, i.e. 1 kHz..100 GHz)")
+    p.add_argument("--acc-bits", help="accumulator width in bits (17..64)")
+    p.add_argument("--lanes", help="vector-unit lanes (1..4096)")
 
 
 def accelerator_config(args: argparse.Namespace):
-    from hwsim.config import DEFAULT_PRESET, load_config, override, preset
+    from hwsim.config import DEFAULT_PRESET, load_config, override, parse_float, parse_int, preset
     if args.config and args.preset:
         raise ConfigError("give --config or --preset, not both (a config file may name its own preset)")
     base = load_config(args.config) if args.config else preset(args.preset or DEFAULT_PRESET)
+    def number(text: str | None, option: str, parse):
+        return None if text is None else parse(text, option)
     return override(base, array=args.array, dataflow=args.dataflow, sram=args.sram,
-                    dram_bytes_per_cycle=args.dram_bw, clock_mhz=args.freq, acc_bits=args.acc_bits,
-                    vector_lanes=args.lanes)
+                    dram_bytes_per_cycle=number(args.dram_bw, "--dram-bw", parse_float),
+                    clock_mhz=number(args.freq, "--freq", parse_float),
+                    acc_bits=number(args.acc_bits, "--acc-bits", parse_int),
+                    vector_lanes=number(args.lanes, "--lanes", parse_int))
 
 
 def cmd_map(args: argparse.Namespace) -> int:
     from hwsim.analytical import map_graph
+    from hwsim.config import MAX_BATCH, parse_int
     from hwsim.render import map_csv, map_table
     from hwsim.workload import load_model
     cfg = accelerator_config(args)
-    if args.batch < 1:
-        raise ConfigError(f"--batch {args.batch}: must be at least 1")
+    args.batch = parse_int(args.batch, "--batch")  # parsed here, not by argparse: a bad one is one line
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise ConfigError(f"--batch {args.batch}: must be an integer in 1..{MAX_BATCH}")
     if args.engine == "cycle" and args.timing != "hwsim":
         raise ConfigError("--engine cycle simulates hwsim's own array; --timing scalesim is analytical only")
     graph = load_model(args.model)
@@ -99,9 +119,10 @@ def cmd_map(args: argparse.Namespace) -> int:
     if args.engine == "cycle":
         import numpy as np
 
-        from hwsim.cycle import run_cycle
+        from hwsim.cycle import check_cycle_memory, run_cycle
         from hwsim.workload import quantized, sample_inputs
         from quant.int_exec import run_int
+        check_cycle_memory(graph, cfg, args.batch)  # before calibration and input loading, not after
         qgraph = quantized(graph, Path(args.model), Path(args.calib_data) if args.calib_data else None)
         x_q, source = sample_inputs(qgraph, args.batch, Path(args.data) if args.data else None)
         run = run_cycle(qgraph, x_q, cfg, batch=args.batch)
@@ -238,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("map", help="map a CNN onto the systolic array: cycles, utilization, memory per layer")
     p.add_argument("model", help="ONNX file, or a quantized .int8.npz from `hwsim quantize`")
     _add_accelerator_options(p)
-    p.add_argument("--batch", type=int, default=1, help="images per inference (M = batch x output pixels)")
+    p.add_argument("--batch", default="1", help="images per inference, 1..1000000 (M = batch x output pixels)")
     p.add_argument("--engine", choices=("analytical", "cycle"), default="analytical",
                    help="closed form (default), or the register-level PE-grid simulation on real inputs")
     p.add_argument("--timing", choices=("hwsim", "scalesim"), default="hwsim",
@@ -288,13 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_json(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    """One strict JSON document: a NaN or infinity anywhere is a bug, reported as one line, never
+    printed as the non-JSON tokens NaN/Infinity."""
+    try:
+        text = json.dumps(doc, indent=2, allow_nan=False)
+    except ValueError as err:
+        raise HwsimError(f"internal error: the result holds a non-finite number ({err}); "
+                         "nothing was printed, please report this") from None
+    sys.stdout.write(text + "\n")
 
 
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(f"hwsim: warning: {message}\n")
+        sys.stderr.write(f"hwsim: warning: {_one_line(str(message))}\n")
     old = warnings.showwarning
     warnings.showwarning = show
     try:
@@ -313,11 +341,27 @@ def main(argv: list[str] | None = None) -> int:
     except HwsimError as err:
         if args.debug:
             raise
-        sys.stderr.write(f"hwsim: error: {err}\n")
+        sys.stderr.write(f"hwsim: error: {_one_line(str(err))}\n")
         return 2
+    except OSError as err:  # disk full, permission denied, a file vanishing mid-run: the OS's reason in one line
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        sys.stderr.write(f"hwsim: error: {where}{err.strerror or type(err).__name__}\n")
+        return 2
+    except MemoryError:
+        if args.debug:
+            raise
+        sys.stderr.write("hwsim: error: out of memory (a bug: hwsim bounds what it allocates; please report it)\n")
+        return 3
     except KeyboardInterrupt:
         sys.stderr.write("hwsim: interrupted\n")
         return 130
+
+
+def _one_line(text: str) -> str:
+    """Messages carry names from user files: keep them on one line, control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split("\n")))
 
 
 if __name__ == "__main__":

@@ -73,3 +73,65 @@ def test_missing_model_and_config(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "map", str(tmp_path / "none.onnx"))[::2], "no such file")
     assert_one_line_error(*run(capsys, "map", str(tmp_path / "none.npz"))[::2], "no such file")
     assert_one_line_error(*run(capsys, "map", str(LENET), "--config", str(tmp_path / "x.toml"))[::2], "not found")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--array", "99999999999x1"], "rows = 99999999999: must be an integer in 1..4096"),
+    (["--array", "8x4097"], "cols = 4097"), (["--sram=-1,2,3"], "three positive KiB sizes"),
+    (["--sram", "nan,1,1"], "expected three KiB sizes"), (["--sram", "1,1,9999999999"], "ofmap_sram_kib"),
+    (["--batch", "1000000000"], "--batch 1000000000: must be an integer in 1..1000000"),
+    (["--batch", "10**9"], "--batch '10**9': expected an integer"), (["--batch", "-3"], "--batch -3"),
+    (["--dram-bw", "0"], "dram_bytes_per_cycle = 0.0: must be a number in 0.001..65536"),
+    (["--dram-bw", "nan"], "dram_bytes_per_cycle = nan"), (["--dram-bw", "1e9"], "dram_bytes_per_cycle"),
+    (["--lanes", "0"], "vector_lanes = 0: must be an integer in 1..4096"),
+    (["--lanes", "8.5"], "--lanes '8.5': expected an integer"), (["--lanes", "1e9"], "expected an integer"),
+    (["--freq", "inf", "--json"], "clock_mhz = inf"), (["--freq", "nan"], "clock_mhz = nan"),
+    (["--freq", "1e-300"], "clock_mhz = 1e-300: must be a number in 0.001..100000 (1 kHz..100 GHz)"),
+    (["--freq", "fast"], "--freq 'fast': expected a number"),
+    (["--acc-bits", "16"], "acc_bits = 16: must be an integer in 17..64"), (["--acc-bits", "65"], "17..64"),
+    (["--acc-bits", "32.0"], "expected an integer"),
+])
+def test_hostile_accelerator_flags_are_one_line(capsys, argv, match):
+    code, out, err = run(capsys, "map", str(LENET), *argv)
+    assert_one_line_error(code, err, match)
+    assert out == ""
+
+
+def test_report_takes_the_same_checks(capsys, tmp_path):
+    code, _, err = run(capsys, "report", str(LENET), "--freq", "inf", "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "clock_mhz = inf")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("text, match", [
+    ("preset = [1]\n", "unknown preset [1]"), ("accelerator = 5\n", "must be a table"),
+    ('rows = 4\n[accelerator]\ncols = 16\n', "beside the [accelerator] table"), ("clock_mhz = inf\n", "clock_mhz"),
+])
+def test_hostile_config_files_are_one_line(capsys, tmp_path, text, match):
+    path = tmp_path / "acc.toml"
+    path.write_text(text)
+    assert_one_line_error(*run(capsys, "map", str(LENET), "--config", str(path))[::2], match)
+
+
+def test_unreadable_config_files_are_one_line(capsys, tmp_path):
+    (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
+    assert_one_line_error(*run(capsys, "map", str(LENET), "--config", str(tmp_path / "latin1.toml"))[::2],
+                          "not UTF-8")
+    assert_one_line_error(*run(capsys, "map", str(LENET), "--config", str(tmp_path))[::2], "cannot read config")
+
+
+def test_json_is_strict(capsys):
+    from hwsim.cli import _print_json
+    from quant.errors import HwsimError
+    for bad in (float("inf"), float("nan"), {"deep": [1.0, float("-inf")]}):
+        with pytest.raises(HwsimError, match="non-finite"):
+            _print_json({"value": bad})
+    assert capsys.readouterr().out == ""  # nothing half-printed
+
+
+def test_cycle_engine_refuses_a_batch_it_cannot_hold(capsys):
+    """--batch 10000 made the cycle engine allocate > 12 GB; now it names the size up front
+    (before calibration and input loading) and points at the analytical engine."""
+    code, out, err = run(capsys, "map", str(LENET), "--engine", "cycle", "--batch", "10000")
+    assert_one_line_error(code, err, "the cycle engine would need about")
+    assert "GiB for layer 'node_conv2d' at batch 10000" in err and "--engine analytical" in err and out == ""
