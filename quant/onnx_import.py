@@ -32,6 +32,7 @@ MAX_CONST_ELEMENTS = 1 << 26         # a folded constant (shape arithmetic) larg
 MIN_OPSET = 7                        # the oldest default-domain opset the mappers are written for
 MAX_OPSET = onnx.defs.onnx_opset_version()
 ONNX_FLOAT = onnx.TensorProto.FLOAT
+DECLARED_UNCHECKED = "hwsim:declared-shapes-unchecked"  # set by validate_model when inference ran without them
 
 
 class PrunedWarning(UserWarning):
@@ -71,6 +72,7 @@ def validate_model(model: onnx.ModelProto, label: str = "model") -> onnx.ModelPr
         onnx.checker.check_model(model)
     except Exception as err:  # ValidationError, and C++ errors surfacing as other types
         raise ModelFormatError(f"{label}: fails onnx.checker: {_first_line(err)}") from None
+    _check_declared_types(label, model)
     _pin_batch(label, model)
     try:
         return _infer(model)
@@ -84,10 +86,13 @@ def validate_model(model: onnx.ModelProto, label: str = "model") -> onnx.ModelPr
     for value in stripped.graph.output:
         value.type.tensor_type.ClearField("shape")
     try:
-        return _infer(stripped)
+        _infer(stripped)
     except Exception:
         raise ModelFormatError(f"{label}: fails ONNX shape/type inference (onnxruntime would refuse it too): "
                                f"{_first_line(first)}") from None
+    entry = model.metadata_props.add()  # graph_from_model then holds the declared shapes against its own
+    entry.key, entry.value = DECLARED_UNCHECKED, "1"
+    return model
 
 
 def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -120,6 +125,13 @@ def _check_opsets(label: str, model: onnx.ModelProto) -> None:
         raise ModelFormatError(f"{label}: opset {opset} is outside the supported {MIN_OPSET}..{MAX_OPSET}")
 
 
+def _check_declared_types(label: str, model: onnx.ModelProto) -> None:
+    """Every declared tensor type must be a defined element type (onnxruntime refuses UNDEFINED)."""
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        if value.type.HasField("tensor_type") and value.type.tensor_type.elem_type == onnx.TensorProto.UNDEFINED:
+            raise ModelFormatError(f"{label}: tensor {value.name!r} has an undefined element type")
+
+
 def _pin_batch(label: str, model: onnx.ModelProto) -> None:
     """Set the (dynamic or 1) batch dimension of the graph input to 1; refuse a fixed batch > 1."""
     consts = {t.name for t in model.graph.initializer}
@@ -130,7 +142,9 @@ def _pin_batch(label: str, model: onnx.ModelProto) -> None:
         if not dims:
             continue
         first = dims[0]
-        if first.HasField("dim_value") and first.dim_value not in (0, 1):
+        if first.HasField("dim_value") and first.dim_value == 0:
+            raise ShapeError(f"{label}: input {value.name!r} has a batch of 0 (an empty tensor)")
+        if first.HasField("dim_value") and first.dim_value != 1:
             raise ShapeError(f"{label}: input {value.name!r} has a fixed batch of {first.dim_value}; hwsim runs "
                              "one image per inference (use --batch): export with batch 1 or a dynamic batch")
         first.Clear()
@@ -242,6 +256,8 @@ def graph_from_model(model: onnx.ModelProto, name: str = "model", passes: bool =
     graph = Graph(name=name, input_name=input_name, input_shape=input_shape, nodes=tuple(nodes), output=output)
     verify(graph)
     _cross_check(graph, inferred, ctx)
+    if any(p.key == DECLARED_UNCHECKED for p in model.metadata_props):
+        _check_declared(model, ctx)
     return optimize(graph) if passes else graph
 
 
@@ -282,6 +298,25 @@ def _cross_check(graph: Graph, inferred: dict[str, tuple[int, ...]], ctx: Import
         elif want is not None and tuple(want) != tuple(node.out_shape):
             raise ShapeError(f"node {node.name!r} ({node.op.value}): hwsim computes output shape "
                              f"{node.out_shape}, ONNX shape inference {want}; refusing to give wrong numbers")
+
+
+def _check_declared(model: onnx.ModelProto, ctx: ImportContext) -> None:
+    """A shape the model declares for a tensor (value_info, outputs) must be the shape it has: onnxruntime
+    folds Shape and checks broadcasts from declared shapes, so a wrong one changes or breaks its run."""
+    for value in (*model.graph.value_info, *model.graph.output):
+        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+        name = ctx.resolve(value.name)
+        actual = ctx.consts[name].shape if name in ctx.consts else ctx.shapes.get(name)
+        if actual is None:
+            continue
+        expected = list(actual) if name in ctx.consts else [None, *actual[1:]]  # the batch dim is pinned to 1
+        if len(dims) != len(expected) or any(d is not None and e is not None and d != e
+                                             for d, e in zip(dims, expected, strict=True)):
+            raise ShapeError(f"tensor {value.name!r}: the model declares shape "
+                             f"{['?' if d is None else d for d in dims]}, it has {list(actual)} "
+                             "(onnxruntime would compute with the declared one)")
 
 
 def _onnx_keeps_pad_window(node: Node, want: tuple[int, ...]) -> bool:

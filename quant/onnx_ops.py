@@ -259,9 +259,13 @@ def _map_bias_add(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const:
     channels = None if prev is None or prev.op not in (Op.CONV, Op.DENSE) else prev.weight.shape[0]
     if channels is None or ctx.uses.get(tensor, 0) != 1 or prev.attrs.act is not None:
         raise fail(proto, ctx, "adding a constant is supported only as the bias of a Conv/MatMul")
+    out = prev.out_shape
+    aligned = (1,) * (len(out) - const.ndim) + tuple(const.shape)  # numpy broadcasting aligns on the right
+    if len(aligned) != len(out) or any(d != 1 for i, d in enumerate(aligned) if i != 1) or \
+            aligned[1] not in (1, channels):
+        raise fail(proto, ctx, f"constant of shape {const.shape} is not a per-channel bias of {out} (it would "
+                   "change the output's shape or vary along another axis)")
     flat = const.astype(np.float32).reshape(-1)
-    if flat.size not in (1, channels) or (const.ndim == 4 and const.shape[2:] != (1, 1)):
-        raise fail(proto, ctx, f"constant of shape {const.shape} is not a per-channel bias")
     bias = (prev.bias if prev.bias is not None else 0.0) + np.broadcast_to(flat, (channels,))
     ctx.nodes[index] = replace(prev, bias=bias.astype(np.float32), output=proto.output[0])
     del ctx.producers[tensor]

@@ -390,3 +390,44 @@ def test_optimize_sweeps_a_long_graph_a_bounded_number_of_times(tmp_path, monkey
     graph = load_onnx(path)
     assert len(graph.nodes) == 300 and all(n.attrs.act is not None for n in graph.nodes)
     assert len(calls) <= 3
+
+
+# --- found by the fuzz test -----------------------------------------------------------------------------
+
+def test_adding_a_column_constant_that_broadcasts_the_output_is_refused(tmp_path):
+    """MatMul (1, 5) + constant (5, 1) broadcasts to (5, 5) in ONNX: not a per-channel bias."""
+    path = _save(tmp_path / "m.onnx", [helper.make_node("Flatten", ["x"], ["f"]),
+                                       helper.make_node("MatMul", ["f", "w"], ["m"]),
+                                       helper.make_node("Add", ["m", "b"], ["y"])],
+                 {"w": _w(72, 5), "b": _w(5, 1)})
+    with pytest.raises(UnsupportedOpError, match="not a per-channel bias"):
+        load_onnx(path)
+
+
+@pytest.mark.parametrize("bias_shape", [(5,), (1, 5), (1,), ()])
+def test_adding_a_per_channel_constant_folds_into_the_bias(tmp_path, bias_shape):
+    path = _save(tmp_path / "m.onnx", [helper.make_node("Flatten", ["x"], ["f"]),
+                                       helper.make_node("MatMul", ["f", "w"], ["m"]),
+                                       helper.make_node("Add", ["m", "b"], ["y"])],
+                 {"w": _w(72, 5), "b": _w(*bias_shape)})
+    _matches_ort(path)
+
+
+def test_batch_zero_and_undefined_element_types_are_refused(tmp_path):
+    with pytest.raises(ShapeError, match="batch of 0"):
+        load_onnx(_save(tmp_path / "zero.onnx", *_conv(), in_shape=(0, 2, 6, 6)))
+    model = onnx.load(_save(tmp_path / "m.onnx", *_conv()))
+    model.graph.output[0].type.tensor_type.elem_type = TensorProto.UNDEFINED
+    onnx.save(model, str(tmp_path / "undef.onnx"))
+    with pytest.raises(ModelFormatError, match="undefined element type"):
+        load_onnx(tmp_path / "undef.onnx")
+
+
+def test_a_wrong_declared_intermediate_shape_is_refused(tmp_path):
+    """onnxruntime folds Shape from declared shapes: a wrong declaration changes its numbers."""
+    model = onnx.load(_save(tmp_path / "m.onnx", [helper.make_node("Conv", ["x", "w"], ["c"]),
+                                                  helper.make_node("Relu", ["c"], ["y"])], {"w": _w(3, 2, 3, 3)}))
+    model.graph.value_info.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, ["N", 3, 5, 5]))
+    onnx.save(model, str(tmp_path / "bad.onnx"))
+    with pytest.raises(HwsimError, match=r"'c'"):
+        load_onnx(tmp_path / "bad.onnx")
