@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hwsim.analytical import MapResult
 from quant.analysis import Summary, op_label
@@ -35,6 +36,27 @@ def cell(text: object) -> str:
     return escape(printable(text))
 
 
+PLAIN_TABLE_ROWS = 400  # past this many rows rich's layout costs seconds: print plain aligned columns instead
+
+
+def print_table(console: Console, table: Table) -> None:
+    """console.print(table), or for a table of thousands of layers the same columns as plain text (rich
+    lays out a 24,000-row table in about 40 s; this takes well under one)."""
+    if table.row_count <= PLAIN_TABLE_ROWS:
+        console.print(table)
+        return
+    columns = [[Text.from_markup(str(c.header)).plain, *(Text.from_markup(str(v)).plain for v in c._cells)]
+               for c in table.columns]
+    widths = [max(map(len, col)) for col in columns]
+    lines = [Text.from_markup(str(table.title)).plain] if table.title else []
+    for i in range(len(columns[0])):
+        lines.append("  ".join(col[i].ljust(w) if c.justify == "left" else col[i].rjust(w)
+                               for col, w, c in zip(columns, widths, table.columns, strict=True)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    console.file.write("\n".join(lines) + "\n")
+
+
 def make_console() -> Console:
     """stdout console; 160 columns when not a terminal so piped tables do not wrap."""
     probe = Console()
@@ -55,7 +77,7 @@ def summary_table(summary: Summary, console: Console | None = None) -> None:
     t.add_section()
     t.add_row("total", "", "", f"{d['total_params']:,}", f"{d['total_macs']:,}", f"{d['total_activations']:,}",
               _bytes(d["total_act_bytes_fp32"]), _bytes(d["total_act_bytes_int8"]))
-    console.print(t)
+    print_table(console, t)
     console.print(f"activations: fp32 vs int8 bytes per image (4 B vs 1 B a value; Flatten is a view, counted 0)\n"
                   f"weights (no biases): {d['total_weights']:,}   parameter memory: "
                   f"{_bytes(d['total_param_bytes_fp32'])} fp32 -> {_bytes(d['total_param_bytes_int8'])} int8 "
@@ -90,7 +112,7 @@ def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Co
         ws = n.quant.weight_scale
         t.add_row(cell(n.name), cell(op_label(n)), f"{n.quant.out.scale:.6g}", str(n.quant.out.zero_point),
                   "" if ws is None else f"{ws.min():.3g} .. {ws.max():.3g}")
-    console.print(t)
+    print_table(console, t)
     if result.float_top1 is not None:
         a = Table(title=f"accuracy on {result.images:,} Fashion-MNIST test images", title_justify="left")
         a.add_column("metric")
@@ -146,7 +168,7 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
               f"{result.total('stall_cycles'):,}", f"{result.total_cycles:,}", f"{100 * result.utilization:.1f}%",
               *(_kib(result.total(f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                                                 "dram_write_bytes")), _micros(result.total_cycles, mhz))
-    console.print(t)
+    print_table(console, t)
     peak = result.peak_footprint_bytes
     console.print(f"{result.total('macs'):,} MACs in {result.total_cycles:,} cycles = {1e6 * result.latency_s:,.1f} µs "
                   f"at {mhz:g} MHz ({_per_second(result.latency_s)} inferences/s at batch {result.batch}); "
@@ -202,7 +224,7 @@ def sweep_report(result, console: Console | None = None) -> None:
                   f"{r['weight_bits']}/{r['act_bits']}", num(r["latency_us"], ",.1f"), num(r["utilization_pct"], ".1f"),
                   num(r["energy_per_image_uj"], ".2f"), num(r[quality[0]], ".2f"),
                   *((num(r["luts"], ","), num(r["fmax_mhz"], ".1f")) if synth else ()))
-    console.print(t)
+    print_table(console, t)
     if len(result.front) > PARETO_ROWS:
         console.print(f"... and {len(result.front) - PARETO_ROWS} more in pareto.csv", highlight=False)
     infeasible = sum(1 for r in result.rows if r["status"] != "ok")

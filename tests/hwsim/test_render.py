@@ -41,3 +41,23 @@ def test_a_graph_with_no_cycles_prints(capsys, tmp_path):
     g (float[1,1,4,4] x) => (float[1,16] y) { y = Flatten(x) }""")
     code, out, err = run(capsys, "map", str(path))
     assert code == 0 and "0 cycles" in out and "- inferences/s" in out, err
+
+
+def test_thousands_of_rows_print_as_plain_aligned_columns():
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from hwsim.render import PLAIN_TABLE_ROWS, cell, print_table
+    t = Table(title="big")
+    t.add_column("layer")
+    t.add_column("MACs", justify="right")
+    for i in range(PLAIN_TABLE_ROWS + 1):
+        t.add_row(cell(f"n{i}[bold]\x1b"), f"{i:,}")
+    out = io.StringIO()
+    print_table(Console(file=out, width=80), t)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "big" and lines[1].split() == ["layer", "MACs"]
+    assert len(lines) == 3 + PLAIN_TABLE_ROWS + 1
+    assert lines[-1].split() == ["n400[bold]\\x1b", "400"] and "\x1b" not in out.getvalue()
