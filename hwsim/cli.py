@@ -228,8 +228,15 @@ def _report_lines(s: dict, out: Path, written: list[Path]) -> None:
     print(f"wrote {out / 'report.html'} (+ report.md, summary.json, {plots} plots) in {s['report']['wall_s']:.1f} s")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (its default prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"hwsim: error: {_one_line(message)} (try: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hwsim", description="CNNs to int8 systolic-array accelerators: "
+    parser = _Parser(prog="hwsim", description="CNNs to int8 systolic-array accelerators: "
                                      "quantize, map, simulate, report.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

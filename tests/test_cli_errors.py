@@ -42,3 +42,13 @@ def test_quantize_never_replaces_a_device_a_symlink_or_the_model(tmp_path, capsy
                  "--qdq", str(model)]) == 2
     assert (tmp_path / "target").read_text() == "keep me" and model.read_bytes() == LENET.read_bytes()
     assert not (tmp_path / "q.int8.npz").exists()
+
+
+def test_usage_errors_are_one_line(capsys):
+    import pytest
+    for argv in (["map"], ["map", str(LENET), "--bogus"], ["rtl", "generate", "--depth", "abc"], ["nope"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("hwsim: error: "), err
