@@ -5,7 +5,7 @@ finished sweep, `abort()` an interrupted one at once.
 
 Pool workers die with their parent: on Linux each asks the kernel for SIGKILL when its parent dies
 (prctl PR_SET_PDEATHSIG), and a watcher thread exits it when its parent changes (everywhere). They
-start with SIGINT blocked, so a Ctrl-C on the terminal reaches only the parent, which stops them.
+ignore SIGINT, so a Ctrl-C on the terminal reaches only the parent, which kills them.
 A dead pool worker, or a Dask cluster that loses its scheduler or its last worker, is one
 RunnerError line; the rows finished before it stay in results.csv."""
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _init_worker(shared: Any, parent_pid: int) -> None:
     global _SHARED
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # held back while it was spawned
     _SHARED = shared
 
 
@@ -61,18 +63,30 @@ def _call(fn: Callable, task: tuple) -> Any:
     return fn(_SHARED, *task)
 
 
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 @contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT held back from this thread while workers are spawned: they inherit the mask (as
-    multiprocessing's resource tracker does), and a Ctrl-C meanwhile is delivered on exit."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while workers are spawned, so an interrupt cannot cut a worker's
+    start-up data short (the worker would die with a traceback): this thread blocks them, which the
+    workers inherit (as multiprocessing's resource tracker does; a Ctrl-C on the terminal then reaches
+    only the parent), and their Python handlers only note them (another thread may take the signal
+    and have them run in this one). A signal that came meanwhile is raised again on exit."""
+    noted: list[int] = []
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in _HELD}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 class SerialRunner:
@@ -100,7 +114,7 @@ class PoolRunner:
                                            initializer=_init_worker, initargs=(shared, os.getpid()))
 
     def imap_unordered(self, fn: Callable, tasks: list[tuple]) -> Iterator[Any]:
-        with _sigint_blocked():  # submit spawns the workers
+        with _signals_held():  # submit spawns the workers
             futures = [self.pool.submit(_call, fn, task) for task in tasks]
         try:
             for f in cf.as_completed(futures):
@@ -119,7 +133,12 @@ class PoolRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
-        """Stop now: kill the workers (a task may run for minutes), then let the pool wind down."""
+        """Stop now: kill the workers (a task may run for minutes), then let the pool wind down. The
+        queue of tasks is not waited for: its feeder thread may be stuck writing a task that no dead
+        worker will read, and joining it hung the exit (Python 3.11's pool joins it when broken)."""
+        call_queue = getattr(self.pool, "_call_queue", None)
+        if call_queue is not None:
+            call_queue.cancel_join_thread()
         kill = getattr(self.pool, "kill_workers", None)  # Python 3.14+
         if kill is not None:
             kill()
@@ -158,22 +177,20 @@ class DaskRunner:
 
     def imap_unordered(self, fn: Callable, tasks: list[tuple]) -> Iterator[Any]:
         from distributed import KilledWorker, wait
+        lost = (cf.CancelledError, KilledWorker, OSError)  # cancelled when the scheduler goes; CommClosedError
         futures = [self.client.submit(fn, self.shared, *task, pure=False) for task in tasks]
         pending, idle_since = set(futures), None
         try:
             while pending:
                 try:
                     done, pending = wait(pending, timeout=self.poll_s, return_when="FIRST_COMPLETED")
+                    results = [f.result() for f in done]
                 except TimeoutError:
-                    done = set()
+                    results = []
                     idle_since = self._check_workers(idle_since)
-                for f in done:
-                    try:
-                        result = f.result()
-                    except (cf.CancelledError, KilledWorker, OSError, TimeoutError) as err:
-                        raise self._lost(f"lost the scheduler or a worker mid-sweep ({type(err).__name__}: "
-                                         f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
-                    yield result
+                except lost as err:
+                    raise self._lost(f"lost the scheduler or a worker mid-sweep ({_why(err)})") from None
+                yield from results
         finally:
             with contextlib.suppress(Exception):
                 self.client.cancel(futures)
@@ -198,6 +215,14 @@ class DaskRunner:
 
     def abort(self) -> None:
         self.close()
+
+
+def _why(err: BaseException) -> str:
+    """The exception in a few words: its type, its first line, and Dask's reason for cancelling."""
+    text = str(err)
+    reason = text.split("for reason: ", 1)[1].split()[0].rstrip(".") if "for reason: " in text else ""
+    first = text.splitlines()[0] if text else "no detail"
+    return f"{type(err).__name__}: {first[:120]}" + (f"; reason {reason}" if reason else "")
 
 
 def make_runner(shared: Any, workers: int, dask: str | None):
