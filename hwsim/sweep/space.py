@@ -45,6 +45,7 @@ from hwsim.config import (
     DEFAULT_PRESET,
     AcceleratorConfig,
     Dataflow,
+    check_batch,
     override,
     parse_array,
     parse_dataflow,
@@ -201,8 +202,7 @@ def _check_values(key: str, values: tuple, base: AcceleratorConfig) -> None:
             if key in ("weight_bits", "act_bits"):
                 QuantConfig(**{key: v})
             elif key == "batch":
-                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                    raise ConfigError(f"{v!r}: must be a positive integer")
+                check_batch(v)
             elif key == "rows,cols":
                 override(base, rows=v[0], cols=v[1])
             elif key == "sram_kib":

@@ -246,3 +246,11 @@ def test_mutated_toml_text_loads_or_raises_one_hwsim_error(tmp_path):
             points(load_space(path))
         except HwsimError:
             pass
+
+
+def test_batch_axis_uses_the_config_bound():
+    from hwsim.config import MAX_BATCH
+    from hwsim.sweep.space import load_space
+    from quant.errors import ConfigError
+    with pytest.raises(ConfigError, match=rf"space\.batch: .*1\.\.{MAX_BATCH}"):
+        load_space(None, [f"batch=1,{MAX_BATCH + 1}"])
