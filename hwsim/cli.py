@@ -44,7 +44,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else model.with_name(model.stem + ".int8.npz")
     outputs = [out, *([Path(args.qdq)] if args.qdq else [])]
     for path in outputs:
-        _check_output_file(path, model)
+        _check_output_file(path, model, *([Path(args.calib_data)] if args.calib_data else []))
     if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
         raise ConfigError(f"--out and --qdq are the same file ({out})")
     config = QuantConfig(calibration=Method(args.calibration), percentile=args.percentile,
@@ -65,15 +65,19 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output_file(path: Path, source: Path) -> None:
+MAX_WORKERS = 256  # local sweep processes: each imports numpy/onnx (about 150 MB)
+
+
+def _check_output_file(path: Path, *sources: Path) -> None:
     """An output file may be created or replace a regular file: never a device, folder or symlink
-    (replacing /dev/null as root), never the input model itself."""
+    (replacing /dev/null as root), never one of the command's input files."""
     if not path.parent.is_dir():
         raise ConfigError(f"{path}: output folder {path.parent} does not exist")
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise ConfigError(f"{path}: exists and is not a regular file; refusing to replace it")
-    if path.exists() and source.exists() and path.resolve() == source.resolve():
-        raise ConfigError(f"{path}: is the input model; choose another output file")
+    for source in sources:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            raise ConfigError(f"{path}: is an input of this command ({source}); choose another output file")
 
 
 def _add_accelerator_options(p: argparse.ArgumentParser) -> None:
@@ -181,12 +185,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError("give --workers or --dask, not both")
     if not args.space and not args.axis:
         raise ConfigError("nothing to sweep: give --space FILE.toml and/or --axis KEY=V1,V2,...")
-    space = load_space(args.space, args.axis or ())
+    from hwsim.config import parse_int
+    max_points = None if args.max_points is None else parse_int(args.max_points, "--max-points")
+    if max_points is not None and max_points < 1:
+        raise ConfigError(f"--max-points {max_points}: must be at least 1")
+    workers = None if args.workers is None else parse_int(args.workers, "--workers")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers {workers}: must be in 1..{MAX_WORKERS}")
+    chunk = None if args.chunk is None else parse_int(args.chunk, "--chunk")
+    if chunk is not None and not 1 <= chunk <= 1_000_000:
+        raise ConfigError(f"--chunk {chunk}: must be in 1..1000000 points per task")
+    space = load_space(args.space, args.axis or (), max_points)
     model = Path(args.model)
     job = SweepJob(model=model, space=space, out=Path(args.out) if args.out else Path("sweeps") / model.stem,
-                   workers=args.workers if args.workers is not None else (os.cpu_count() or 1), dask=args.dask,
+                   workers=workers if workers is not None else (os.cpu_count() or 1), dask=args.dask,
                    synth=args.synth, data_dir=Path(args.data) if args.data else None,
-                   calib_data=Path(args.calib_data) if args.calib_data else None, chunk=args.chunk)
+                   calib_data=Path(args.calib_data) if args.calib_data else None, chunk=chunk)
     synth_fn = None
     if args.synth:
         from rtl.synth import sweep_cost  # hwsim stays free of rtl imports; the CLI wires the hook
@@ -300,11 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", action="append", metavar="KEY=V1,V2",
                    help="an axis on the command line (repeatable), e.g. --axis array=8x8,16x16 --axis dataflow=os,ws")
     p.add_argument("--out", help="sweep folder (default sweeps/MODEL); rerunning the same command resumes it")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = in-process)")
+    p.add_argument("--workers", help="local worker processes (default: one per core; 1 = in-process; at most 256)")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run on an existing Dask distributed scheduler")
     p.add_argument("--synth", choices=("ice40", "ecp5", "xilinx"),
                    help="FPGA cost per distinct array from Yosys (+ nextpnr Fmax), cached on disk")
-    p.add_argument("--chunk", type=int, help="points per task (default: about 8 tasks per worker)")
+    p.add_argument("--chunk", help="points per task (default: about 8 tasks per worker)")
+    p.add_argument("--max-points", help="refuse spaces larger than this (default 1,000,000; also [limits] max_points)")
     p.add_argument("--data", help="Fashion-MNIST folder for per-bit-width accuracy")
     p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
     _add_common(p)

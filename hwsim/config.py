@@ -213,9 +213,17 @@ def override(cfg: AcceleratorConfig, **values: Any) -> AcceleratorConfig:
     return replace(cfg, **values).validate()
 
 
+MAX_TOML_BYTES = 1 << 20  # config and space files are a few hundred bytes; /dev/zero is refused, not read
+
+
 def read_toml(path: Path, what: str) -> dict:
     """A TOML document, or one ConfigError line: missing, unreadable, not UTF-8 or invalid."""
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: {what} file is not a regular file")
+        if path.stat().st_size > MAX_TOML_BYTES:
+            raise ConfigError(f"{path}: {what} file of {path.stat().st_size:,} bytes is past the "
+                              f"{MAX_TOML_BYTES:,}-byte limit for a TOML file")
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} file not found") from None

@@ -48,8 +48,10 @@ def load_onnx(path: str | Path) -> Graph:
 def read_model(path: str | Path) -> onnx.ModelProto:
     """Read and validate an ONNX file; returns the model with its inferred shapes (value_info)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: not a regular file")
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ModelFormatError(f"{path}: {size:,} bytes is past protobuf's 2 GiB limit for one ONNX file")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from quant.calibrate import Method, Ranges
-from quant.errors import ConfigError, DataError, OverflowDetected
+from quant.errors import ConfigError, DataError, OverflowDetected, UnsupportedOpError
 from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
 from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
 from quant.kernels import pool_counts
@@ -185,9 +185,14 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
     if node.op is Op.SOFTMAX:
         lut = np.rint(np.exp(-s_in.scale * np.arange(256)) * (1 << 15)).astype(np.int32)
         return NodeQuant(out=SOFTMAX_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
-    if node.op is Op.PAD:
-        fill = int(np.clip(round(node.attrs.value / s_in.scale) + s_in.zero_point, *int_range(s_in.bits)))
-        return NodeQuant(out=s_in, fill=fill, in_zero_points=(s_in.zero_point,))
+    if node.op is Op.PAD:  # the output keeps the input's scale: the pad value must be representable there
+        lo, hi = int_range(s_in.bits)
+        fill = round(node.attrs.value / s_in.scale) + s_in.zero_point
+        if not lo <= fill <= hi:
+            raise UnsupportedOpError(f"node {node.name!r} (Pad): pad value {node.attrs.value:g} lies outside the "
+                                     f"input's int{s_in.bits} range [{(lo - s_in.zero_point) * s_in.scale:.4g}, "
+                                     f"{(hi - s_in.zero_point) * s_in.scale:.4g}]; it would be clipped")
+        return NodeQuant(out=s_in, fill=int(fill), in_zero_points=(s_in.zero_point,))
     return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten: same scale
 
 

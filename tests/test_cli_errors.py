@@ -52,3 +52,30 @@ def test_usage_errors_are_one_line(capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("hwsim: error: "), err
+
+
+def test_sweep_numbers_are_bounded_and_the_point_limit_has_a_flag(tmp_path, capsys):
+    base = ["sweep", str(LENET), "--axis", "rows=8,16", "--out", str(tmp_path / "s"), "--json"]
+    for extra, match in ((["--chunk", "-1"], "--chunk"), (["--workers", "0"], "--workers"),
+                         (["--workers", "100000"], "--workers"), (["--max-points", "1"], "--max-points"),
+                         (["--max-points", "x"], "--max-points")):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], (extra, err)
+    assert not (tmp_path / "s").exists()
+
+
+def test_special_files_are_refused_not_read(capsys):
+    for argv in (["summary", "/dev/zero"], ["map", str(LENET), "--config", "/dev/zero"],
+                 ["sweep", str(LENET), "--space", "/dev/zero"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "regular file" in err[0], (argv, err)
+
+
+def test_quantize_never_overwrites_its_calibration_data(tmp_path, capsys):
+    calib = tmp_path / "c.npy"
+    np.save(calib, np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32))
+    before = calib.read_bytes()
+    assert main(["quantize", str(LENET), "--calib-data", str(calib), "--no-eval", "--json", "--out", str(calib)]) == 2
+    assert "input of this command" in capsys.readouterr().err and calib.read_bytes() == before

@@ -148,7 +148,7 @@ def _expand(key: str, spec: Any, max_points: int) -> tuple:
             grow = factor
         if not span < max_points:  # inf and nan too (a span that overflows)
             raise ConfigError(f"space.{key}: the range holds {_about(span + 1)} values, more than the limit of "
-                              f"{max_points:,} points ([limits] max_points raises it)")
+                              f"{max_points:,} points (--max-points or [limits] max_points raises it)")
         count = math.floor(span) + 1
         values, v = [], start
         while v <= stop and len(values) <= count:  # count + 1 values at most: float rounding in the count
@@ -167,7 +167,7 @@ def _expand(key: str, spec: Any, max_points: int) -> tuple:
         raise ConfigError(f"space.{key}: empty list of values")
     if len(values) > max_points:
         raise ConfigError(f"space.{key}: {len(values):,} values, more than the limit of {max_points:,} points "
-                          "([limits] max_points raises it)")
+                          "(--max-points or [limits] max_points raises it)")
     if len(set(map(str, values))) != len(values):
         seen: set[str] = set()
         repeated = next(v for v in values if str(v) in seen or seen.add(str(v)))
@@ -213,7 +213,7 @@ def _check_values(key: str, values: tuple, base: AcceleratorConfig) -> None:
             raise ConfigError(f"space.{key.split(',')[0] if key != 'rows,cols' else 'array'}: {err}") from None
 
 
-def parse_space(doc: dict, cli_axes: Iterable[str] = ()) -> Space:
+def parse_space(doc: dict, cli_axes: Iterable[str] = (), max_points: int | None = None) -> Space:
     doc = dict(doc)
     sections = {k: doc.pop(k) for k in SECTIONS if k in doc}
     for k, v in sections.items():
@@ -221,7 +221,7 @@ def parse_space(doc: dict, cli_axes: Iterable[str] = ()) -> Space:
             raise ConfigError(f"{k}: must be a table ([{k}])")
     limits = sections.get("limits", {})
     _only(limits, "limits", ("max_points",))
-    max_points = limits.get("max_points", DEFAULT_MAX_POINTS)
+    max_points = limits.get("max_points", DEFAULT_MAX_POINTS) if max_points is None else max_points
     if not isinstance(max_points, int) or isinstance(max_points, bool) or max_points < 1:
         raise ConfigError(f"limits.max_points = {max_points!r}: must be a positive integer")
     name = doc.pop("preset", DEFAULT_PRESET)
@@ -295,7 +295,7 @@ def check_size(axes: Iterable[tuple[str, tuple]], max_points: int) -> None:
     if size > max_points:
         product = " x ".join(f"{n:,} {'array' if name == 'rows,cols' else name}" for name, n in lengths)
         raise ConfigError(f"space: {size:,} points ({product}) is more than the limit of {max_points:,}; "
-                          "narrow the axes, or raise it with [limits] max_points = N in the space file")
+                          "narrow the axes, or raise it with --max-points N or [limits] max_points = N")
 
 
 def _finite(cfg: AcceleratorConfig) -> None:
@@ -321,13 +321,14 @@ def _strings(table: dict, section: str, key: str, default: tuple[str, ...] = ())
     return tuple(value)
 
 
-def load_space(path: str | Path | None, cli_axes: Iterable[str] = ()) -> Space:
+def load_space(path: str | Path | None, cli_axes: Iterable[str] = (), max_points: int | None = None) -> Space:
+    """The space of a TOML file and/or --axis texts; max_points (--max-points) overrides [limits] max_points."""
     doc: dict = {}
     if path is not None:
         path = Path(path)
         doc = read_toml(path, "space")
     try:
-        return parse_space(doc, cli_axes)
+        return parse_space(doc, cli_axes, max_points)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}" if path is not None else str(err)) from None
 

@@ -10,8 +10,9 @@ from onnx import TensorProto, helper, numpy_helper
 def _model(nodes: list, inits: dict[str, np.ndarray], in_shape: tuple[int, ...], out: str, name: str,
            opset: int = 17, dynamic_batch: bool = False, out_shape: list | None = None) -> onnx.ModelProto:
     shape = ["N", *in_shape[1:]] if dynamic_batch else list(in_shape)
+    out_type = helper.make_tensor_type_proto(TensorProto.FLOAT, out_shape)
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_value_info(out, helper.make_tensor_type_proto(TensorProto.FLOAT, out_shape))],
+                              [helper.make_value_info(out, out_type)],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hwsim-fuzz")
     model.ir_version = 8

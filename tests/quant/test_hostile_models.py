@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 import zipfile
 
@@ -106,40 +107,41 @@ def _conv(**attrs):
     return [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)], {"w": _w(3, 2, 3, 3)}
 
 
-MALFORMED = {
-    "opset 99": dict(zip(("nodes", "inits"), _conv(), strict=True), opset=99),
-    "double input": dict(zip(("nodes", "inits"), _conv(), strict=True), in_type=TensorProto.DOUBLE),
-    "int8 input": dict(zip(("nodes", "inits"), _conv(), strict=True), in_type=TensorProto.INT8),
-    "double weight": {"nodes": _conv()[0], "inits": {"w": _w(3, 2, 3, 3).astype(np.float64)}},
-    "stride 0": dict(zip(("nodes", "inits"), _conv(strides=[0, 1]), strict=True)),
-    "group 0": dict(zip(("nodes", "inits"), _conv(group=0), strict=True)),
-    "group -2": dict(zip(("nodes", "inits"), _conv(group=-2), strict=True)),
-    "dilation 0": dict(zip(("nodes", "inits"), _conv(dilations=[0, 1]), strict=True)),
-    "three strides": dict(zip(("nodes", "inits"), _conv(strides=[1, 1, 1]), strict=True)),
-    "kernel_shape mismatch": dict(zip(("nodes", "inits"), _conv(kernel_shape=[2, 2]), strict=True)),
-    "negative pads": dict(zip(("nodes", "inits"), _conv(pads=[-1, 0, 0, 0]), strict=True)),
-    "reshape allowzero": {"nodes": [helper.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)],
-                          "inits": {"s": np.array([0, -1])}},
-    "reshape two -1": {"nodes": [helper.make_node("Reshape", ["x", "s"], ["y"])],
-                       "inits": {"s": np.array([-1, -1])}},
-    "pool without kernel": {"nodes": [helper.make_node("MaxPool", ["x"], ["y"])], "inits": {}},
-    "batchnorm negative variance": {
-        "nodes": [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"])],
-        "inits": {"g": _w(2), "b": _w(2), "m": _w(2), "v": -np.ones(2, np.float32)}},
-    "clip nan": {"nodes": [helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
-                 "inits": {"lo": np.array(np.nan, np.float32), "hi": np.array(6, np.float32)}},
-    "custom domain": {"nodes": [helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")], "inits": {}},
+RANK4, RANK2 = ["o0", "o1", "o2", "o3"], ["o0", "o1"]  # symbolic declared outputs: refused for the defect alone
+MALFORMED = {  # case: (nodes, initializers, _save options, the refusal expected)
+    "opset 99": (*_conv(), {"opset": 99}, "opset 99 is outside"),
+    "double input": (*_conv(), {"in_type": TensorProto.DOUBLE}, "inference"),
+    "int8 input": (*_conv(), {"in_type": TensorProto.INT8}, "inference"),
+    "double weight": (_conv()[0], {"w": _w(3, 2, 3, 3).astype(np.float64)}, {}, "inference"),
+    "stride 0": (*_conv(strides=[0, 1]), {}, "strides"),
+    "group 0": (*_conv(group=0), {}, "group"),
+    "group -2": (*_conv(group=-2), {}, "group"),
+    "dilation 0": (*_conv(dilations=[0, 1]), {}, "dilation"),
+    "three strides": (*_conv(strides=[1, 1, 1]), {}, "strides"),
+    "kernel_shape mismatch": (*_conv(kernel_shape=[2, 2]), {}, "kernel"),
+    "negative pads": (*_conv(pads=[-1, 0, 0, 0]), {}, "pads"),
+    "reshape allowzero": ([helper.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)],
+                          {"s": np.array([0, -1])}, {"out_shape": RANK2}, "product of 0|Reshape"),
+    "reshape two -1": ([helper.make_node("Reshape", ["x", "s"], ["y"])], {"s": np.array([-1, -1])},
+                       {"out_shape": RANK2}, "-1|Reshape"),
+    "pool without kernel": ([helper.make_node("MaxPool", ["x"], ["y"])], {}, {}, "kernel_shape"),
+    "batchnorm negative variance": (
+        [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"])],
+        {"g": _w(2), "b": _w(2), "m": _w(2), "v": -np.ones(2, np.float32)}, {}, "non-finite"),
+    "clip nan": ([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+                 {"lo": np.array(np.nan, np.float32), "hi": np.array(6, np.float32)}, {}, "Clip"),
+    "custom domain": ([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")], {}, {}, "com.microsoft"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_models_are_refused_in_one_line(tmp_path, capsys, case):
-    spec = dict(MALFORMED[case])
-    path = _save(tmp_path / "m.onnx", spec.pop("nodes"), spec.pop("inits"), infer=False, out_shape=[1, 3, 4, 4],
-                 **spec)
+    nodes, inits, options, match = MALFORMED[case]
+    path = _save(tmp_path / "m.onnx", nodes, inits, infer=False, **{"out_shape": RANK4, **options})
     assert main(["summary", path]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hwsim: error: "), err
+    assert re.search(match, err[0]), err[0]
 
 
 def test_fixed_batch_above_one_is_refused_with_the_fix(tmp_path):
@@ -431,3 +433,12 @@ def test_a_wrong_declared_intermediate_shape_is_refused(tmp_path):
     onnx.save(model, str(tmp_path / "bad.onnx"))
     with pytest.raises(HwsimError, match=r"'c'"):
         load_onnx(tmp_path / "bad.onnx")
+
+
+def test_a_pad_value_outside_the_input_range_is_refused_not_clipped(tmp_path):
+    path = _save(tmp_path / "m.onnx", [helper.make_node("Pad", ["x", "p", "v"], ["y"])],
+                 {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1]), "v": np.array(5.0, np.float32)})
+    graph = load_onnx(path)
+    x = RNG.random((4, 2, 6, 6), dtype=np.float32)  # range [0, 1): 5.0 is not representable at its scale
+    with pytest.raises(UnsupportedOpError, match=r"pad value 5 lies outside"):
+        quantize(graph, collect_ranges(graph, x))

@@ -1,4 +1,4 @@
-"""The integer executor is integer-only (DESIGN.md "Numbers"): after the input is quantized
+"""The integer executor is integer-only (the README's numbers contract): after the input is quantized
 every value it computes is an exact integer and nothing is rounded from a non-integer.
 
 The check does not trust output dtypes (the executor casts them). Every array the
