@@ -237,7 +237,7 @@ def _report_lines(s: dict, out: Path, written: list[Path]) -> None:
         r = s["rtl"]
         print(f"RTL on {r['images']} images ({r['simulator']}): "
               f"{'bit-exact' if r['bit_exact'] else 'NOT bit-exact'}, "
-              f"{'cycle-exact' if r['cycle_exact'] else 'cycles DIFFER'}")
+              f"{'GEMM compute cycles exact' if r['cycle_exact'] else 'GEMM compute cycles DIFFER'}")
     plots = sum(1 for p in written if p.suffix == ".png")
     print(f"wrote {out / 'report.html'} (+ report.md, summary.json, {plots} plots) in {s['report']['wall_s']:.1f} s")
 

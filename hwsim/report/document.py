@@ -119,8 +119,8 @@ def _cycles(s: dict) -> list[Block]:
                  f"{cfg['clock_mhz']:g} MHz, SRAM {cfg['ifmap_sram_kib']}/{cfg['filter_sram_kib']}/"
                  f"{cfg['ofmap_sram_kib']} KiB (ifmap/filter/ofmap, double-buffered), DRAM "
                  f"{cfg['dram_bytes_per_cycle']:g} B/cycle, {cfg['vector_lanes']}-lane vector unit; batch 1, "
-                 "hwsim's analytical engine (cycle-exact with its cycle engine and the RTL). Stall = cycles the "
-                 "array waits for DRAM."),
+                 "hwsim's analytical engine (its array compute cycles equal its cycle engine's; stalls come from "
+                 "its memory model). Stall = cycles the array waits for DRAM."),
             Table(("layer", "op", "unit", "MACs", "compute", "stall", "total cycles", "utilization", "latency (µs)"),
                   rows, "lllrrrrrr"),
             Figure("cycles", "cycles per layer, compute and DRAM stall stacked"),
@@ -181,8 +181,10 @@ def _rtl(s: dict) -> list[Block]:
                   else ", ".join(map(_int, layer["rtl_cycles"])), _int(layer["hwsim_cycles"])) for layer in r["layers"])
     return [Heading("RTL check"),
             Text(f"{_int(r['images'])} images ({r['inputs']}) through the generated Verilog tile engine "
-                 f"({r['array']}, {r['simulator']}): logits {verdict} with the integer executor; layer cycles "
-                 f"{'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's. Simulation {_num(r['wall_s'], 1)} s "
+                 f"({r['array']}, {r['simulator']}): logits {verdict} with the integer executor; each conv/FC "
+                 f"layer's compute cycles {'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's (the RTL runs "
+                 "the GEMM layers; im2col, pooling and activations run on the host between them). "
+                 f"Simulation {_num(r['wall_s'], 1)} s "
                  f"after a {_num(r['build_s'], 1)} s build."
                  + ("" if s["config"]["dataflow"] == "os" else " The RTL engine is output-stationary: its cycles are "
                     "compared with hwsim's OS timing of the same array, not the configured dataflow's.")),
