@@ -220,7 +220,7 @@ def read_toml(path: Path, what: str) -> dict:
     """A TOML document, or one ConfigError line: missing, unreadable, not UTF-8 or invalid."""
     try:
         if path.exists() and not path.is_file():
-            raise ConfigError(f"{path}: {what} file is not a regular file")
+            raise ConfigError(f"{path}: cannot read {what}: not a regular file")
         if path.stat().st_size > MAX_TOML_BYTES:
             raise ConfigError(f"{path}: {what} file of {path.stat().st_size:,} bytes is past the "
                               f"{MAX_TOML_BYTES:,}-byte limit for a TOML file")
