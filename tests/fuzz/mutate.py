@@ -207,11 +207,13 @@ def mutate_npz(data: bytes, rng: np.random.Generator) -> bytes:
     else:
         arr = np.load(io.BytesIO(members[name]), allow_pickle=False)
         choice = rng.integers(5)
-        if choice == 0 and arr.size:
+        value = _pick(rng, [127, -128, 2**31 - 1, -(2**31), 0, 99])
+        if choice == 0 and arr.size and arr.dtype.kind in "iuf" and np.can_cast(np.min_scalar_type(value), arr.dtype):
             arr = arr.copy()
-            arr.reshape(-1)[int(rng.integers(arr.size))] = _pick(rng, [127, -128, 2**31 - 1, -(2**31), 0, 99])
-        elif choice == 1:
-            arr = arr.astype(_pick(rng, [np.float64, np.int64, np.uint8, np.float16]))
+            arr.reshape(-1)[int(rng.integers(arr.size))] = value
+        elif choice <= 1 and arr.dtype.kind in "iuf":
+            with np.errstate(all="ignore"):
+                arr = arr.astype(_pick(rng, [np.float64, np.int64, np.uint8, np.float16]))
         elif choice == 2:
             arr = arr.reshape(-1)[: max(arr.size - 1, 0)]
         elif choice == 3:
