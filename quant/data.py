@@ -40,21 +40,28 @@ class Preprocess:
         return (x - np.float32(self.mean)) / np.float32(self.std)
 
 
+MAX_IDX_BYTES = 1 << 30  # an IDX image/label file declaring more values than this is refused unread
+
+
 def _read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte IDX file (optionally gzip), reading only the bytes its header declares: a
+    gzip bomb or a header claiming billions of values is refused, never decompressed into memory."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as err:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] != 0x08 or not 1 <= head[3] <= 4:
+                raise DataError(f"{path}: not an unsigned-byte IDX file")
+            dims = tuple(int.from_bytes(f.read(4), "big") for _ in range(head[3]))
+            count = math.prod(dims)
+            if count > MAX_IDX_BYTES:
+                raise DataError(f"{path}: declares {count:,} values, past the {MAX_IDX_BYTES:,} limit")
+            body = f.read(count)
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: cannot read IDX file ({err})") from None
-    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise DataError(f"{path}: not an unsigned-byte IDX file")
-    ndim = data[3]
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: truncated IDX file ({body.size} of {int(np.prod(dims))} values)")
-    return body.reshape(dims)
+    if len(body) != count:
+        raise DataError(f"{path}: truncated IDX file ({len(body)} of {count} values)")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def _find(directory: Path, stem: str) -> Path:

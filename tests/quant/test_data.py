@@ -40,3 +40,17 @@ def test_load_array_errors(tmp_path):
     (tmp_path / "x.npy").write_text("nope")
     with pytest.raises(DataError, match=r"not a \.npy"):
         load_array(tmp_path / "x.npy")
+
+
+def test_idx_gzip_bomb_and_huge_headers_are_refused_unread(tmp_path):
+    import tracemalloc
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:  # claims 2^32 values
+        f.write(b"\x00\x00\x08\x03" + (1 << 16).to_bytes(4, "big") + (256).to_bytes(4, "big") * 2)
+        f.write(b"\x00" * (1 << 20))
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + (10).to_bytes(4, "big") + b"\x00" * 10)
+    tracemalloc.start()
+    with pytest.raises(DataError, match="past the"):
+        load_fashion_mnist("test", tmp_path)
+    assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    tracemalloc.stop()
