@@ -84,9 +84,7 @@ class Memory:
         return np.where(nbytes > 0, cycles, 0)
 
     def dma_cycles(self, nbytes: int) -> int:
-        if nbytes <= 0:
-            return 0
-        return math.ceil(nbytes / self.bw) + self.latency * math.ceil(nbytes / self.request_bytes)
+        return int(self.dma_array(np.array([nbytes]))[0])
 
 
 @dataclass(frozen=True)
