@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hwsim.text import printable
 from quant.errors import ConfigError, HwsimError
 
 
@@ -246,7 +247,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (its default prints the whole usage block first)."""
 
     def error(self, message: str):
-        self.exit(2, f"hwsim: error: {_one_line(message)} (try: {self.prog} --help)\n")
+        self.exit(2, f"hwsim: error: {printable(message)} (try: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,7 +345,7 @@ def _print_json(doc: dict) -> None:
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(f"hwsim: warning: {_one_line(str(message))}\n")
+        sys.stderr.write(f"hwsim: warning: {printable(str(message))}\n")
     old = warnings.showwarning
     warnings.showwarning = show
     try:
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     except HwsimError as err:
         if args.debug:
             raise
-        sys.stderr.write(f"hwsim: error: {_one_line(str(err))}\n")
+        sys.stderr.write(f"hwsim: error: {printable(str(err))}\n")
         return 2
     except OSError as err:  # disk full, permission denied, a file vanishing mid-run: the OS's reason in one line
         if args.debug:
@@ -379,11 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("hwsim: interrupted\n")
         return 130
-
-
-def _one_line(text: str) -> str:
-    """Messages carry names from user files: keep them on one line, control characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split("\n")))
 
 
 if __name__ == "__main__":

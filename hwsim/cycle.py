@@ -179,7 +179,7 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     reps, R, C, T = a.shape[0], p.rows, p.cols, p.stream
     tiles = p.tiles()
     period = fold_period(p)
-    horizon = (len(tiles) - 1) * period + T + R + C  # last operand enters well before this
+    horizon = _horizon(p)  # last operand enters well before this
     # controller: skewed edge streams. Row i gets A_f[i, t] at cycle f*P + t + i, column j gets B_f[t, j] at f*P + t + j
     a_edge = np.zeros((horizon, reps, R), np.int64)
     b_edge = np.zeros((horizon, reps, C), np.int64)
@@ -256,7 +256,7 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     tiles = p.tiles()
     period = fold_period(p)
     ws = p.dataflow is Dataflow.WS
-    horizon = R + (len(tiles) - 1) * period + T + R + C
+    horizon = _horizon(p)
     load_edge = np.zeros((horizon, reps, C), np.int64)  # stationary values entering the top load chain
     capture = np.zeros((horizon, C), bool)  # column captures its load chain into the shadow registers
     x_edge = np.zeros((horizon, reps, R), np.int64)

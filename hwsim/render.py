@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hwsim.analytical import MapResult
+from hwsim.text import printable
 from quant.analysis import Summary, op_label
 from quant.pipeline import QuantResult
 
@@ -22,13 +23,6 @@ def _bytes(n: int) -> str:
         if n >= size:
             return f"{n / size:,.1f} {unit}"
     return f"{n} B"
-
-
-def printable(text: object) -> str:
-    """Text from a user's file (node, model, config names) as the terminal should show it: control
-    and other non-printable characters written as escapes (ESC -> \\x1b, newline -> \\n), so a
-    name cannot move the cursor, recolour the terminal or break a table row."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 def cell(text: object) -> str:

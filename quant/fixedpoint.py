@@ -53,6 +53,11 @@ class IntType:
         return f"{'int' if self.signed else 'uint'}{self.bits}"
 
 
+def int_range(bits: int) -> tuple[int, int]:
+    """(min, max) of a signed `bits`-bit integer."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
 INT8 = IntType(8)
 INT32 = IntType(32)
 

@@ -214,16 +214,19 @@ def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return consts
 
 
+def _declared_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """The dims of every value_info and graph output that has a shape (None where symbolic)."""
+    dims = {}
+    for value in (*model.graph.value_info, *model.graph.output):
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            dims[value.name] = [int(d.dim_value) if d.HasField("dim_value") else None
+                                for d in value.type.tensor_type.shape.dim]
+    return dims
+
+
 def _inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Static shapes ONNX's shape inference found (batch pinned to 1)."""
-    shapes = {}
-    for value in (*model.graph.value_info, *model.graph.output):
-        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
-            continue
-        dims = value.type.tensor_type.shape.dim
-        if all(d.HasField("dim_value") for d in dims):
-            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
-    return shapes
+    return {name: tuple(d) for name, d in _declared_dims(model).items() if None not in d}
 
 
 def graph_from_model(model: onnx.ModelProto, name: str = "model", passes: bool = True) -> Graph:
@@ -237,7 +240,7 @@ def graph_from_model(model: onnx.ModelProto, name: str = "model", passes: bool =
         raise UnsupportedOpError(f"model has {len(model.graph.output)} outputs; hwsim maps single-output CNNs")
     input_name, input_shape = inputs[0].name, _static_input_shape(inputs[0])
     _check_element_types(model, consts, input_name)
-    _check_supported(model.graph.node, consts, input_name)
+    _check_supported(model.graph.node, consts)
     ctx = ImportContext(consts, input_name, input_shape, opset)
     inferred = _inferred_shapes(model)
     for proto in model.graph.node:
@@ -305,18 +308,15 @@ def _cross_check(graph: Graph, inferred: dict[str, tuple[int, ...]], ctx: Import
 def _check_declared(model: onnx.ModelProto, ctx: ImportContext) -> None:
     """A shape the model declares for a tensor (value_info, outputs) must be the shape it has: onnxruntime
     folds Shape and checks broadcasts from declared shapes, so a wrong one changes or breaks its run."""
-    for value in (*model.graph.value_info, *model.graph.output):
-        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
-            continue
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
-        name = ctx.resolve(value.name)
+    for declared, dims in _declared_dims(model).items():
+        name = ctx.resolve(declared)
         actual = ctx.consts[name].shape if name in ctx.consts else ctx.shapes.get(name)
         if actual is None:
             continue
         expected = list(actual) if name in ctx.consts else [None, *actual[1:]]  # the batch dim is pinned to 1
         if len(dims) != len(expected) or any(d is not None and e is not None and d != e
                                              for d, e in zip(dims, expected, strict=True)):
-            raise ShapeError(f"tensor {value.name!r}: the model declares shape "
+            raise ShapeError(f"tensor {declared!r}: the model declares shape "
                              f"{['?' if d is None else d for d in dims]}, it has {list(actual)} "
                              "(onnxruntime would compute with the declared one)")
 
@@ -373,7 +373,7 @@ def _type_name(elem: int) -> str:
         return f"element type {elem}"
 
 
-def _check_supported(protos, consts: dict, input_name: str) -> None:
+def _check_supported(protos, consts: dict) -> None:
     """List every node hwsim cannot map, at once: ops it does not know, and shape-arithmetic ops
     (Mul, Concat, Transpose ...) that a Shape/Unsqueeze chain hides but which act on activations."""
     constant = set(consts)
@@ -429,9 +429,9 @@ def _one_node_model(proto: onnx.NodeProto, feeds: dict[str, np.ndarray], opset: 
     return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
 
 
-def _fold_constant(proto: onnx.NodeProto, ctx: ImportContext, inferred: dict | None = None) -> None:
+def _fold_constant(proto: onnx.NodeProto, ctx: ImportContext, inferred: dict) -> None:
     feeds = {t: ctx.consts[t] for t in proto.input if t}
-    size = _fold_size(proto, feeds, inferred or {})
+    size = _fold_size(proto, feeds, inferred)
     if not size <= MAX_CONST_ELEMENTS:
         raise UnsupportedOpError(f"node {ctx.name_of(proto)!r} ({proto.op_type}): its constant output would hold "
                                  f"{size:.3g} values (limit {MAX_CONST_ELEMENTS:,})")

@@ -18,7 +18,7 @@ import numpy as np
 
 from quant.calibrate import Method, Ranges
 from quant.errors import ConfigError, DataError, OverflowDetected, UnsupportedOpError
-from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, quantize_multiplier
+from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, int_range, quantize_multiplier
 from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
 from quant.kernels import pool_counts
 from quant.verify import verify
@@ -47,10 +47,6 @@ class QuantConfig:
             raise ConfigError(f"calibration must be one of {[m.value for m in Method]}, not {self.calibration!r}")
         if not 50.0 < self.percentile <= 100.0:
             raise ConfigError(f"percentile must be in (50, 100], not {self.percentile}")
-
-
-def int_range(bits: int) -> tuple[int, int]:
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def qparams_from_range(lo: float, hi: float, bits: int = 8) -> QParams:

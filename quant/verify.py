@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from quant.errors import IRError
-from quant.fixedpoint import INT32_MAX, INT32_MIN, POW2_M0
+from quant.fixedpoint import INT32_MAX, INT32_MIN, POW2_M0, int_range
 from quant.ir import (
     ARITY_OF_OP,
     ATTRS_OF_OP,
@@ -187,14 +187,10 @@ def _qparams_problem(qp: QParams) -> str | None:
     real = isinstance(qp.scale, int | float | np.integer | np.floating) and not isinstance(qp.scale, bool)
     if not real or not math.isfinite(qp.scale) or qp.scale <= 0:
         return f"scale = {qp.scale!r}: must be a finite float > 0"
-    lo, hi = _int_range(qp.bits)
+    lo, hi = int_range(qp.bits)
     if not _is_int(qp.zero_point) or not lo <= qp.zero_point <= hi:
         return f"zero_point = {qp.zero_point!r}: must be an integer in [{lo}, {hi}]"
     return None
-
-
-def _int_range(bits: int) -> tuple[int, int]:
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def _is_int(value: object) -> bool:
@@ -226,7 +222,7 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
     if _needs_requant(node) or q.requant is not None:
         if q.requant is None:
             _fail(node, "quant.requant is missing")
-        _check_requant(node, q.requant, "quant.requant", _int_range(q.out.bits), node.out_shape)
+        _check_requant(node, q.requant, "quant.requant", int_range(q.out.bits), node.out_shape)
         if q.requant.zero_point != q.out.zero_point:
             _fail(node, f"quant.requant.zero_point = {q.requant.zero_point} differs from quant.out.zero_point "
                         f"= {q.out.zero_point}")
@@ -234,7 +230,7 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
         _check_gemm_quant(node)
     _check_lut(node)
     if node.op is Op.PAD:
-        lo, hi = _int_range(q.out.bits)
+        lo, hi = int_range(q.out.bits)
         if not _is_int(q.fill) or not lo <= q.fill <= hi:
             _fail(node, f"quant.fill = {q.fill!r}: must be an integer in [{lo}, {hi}]")
 

@@ -29,6 +29,6 @@ def render(summary: dict) -> dict[str, bytes]:
 
 
 def write_report(summary: dict, out: Path) -> list[Path]:
-    """Render and write the report; returns the files written (inside `out`)."""
-    check_output(out)  # refuse before rendering
+    """Render and write the report; returns the files written (inside `out`). publish() checks `out`
+    (the CLI also calls check_output before any work)."""
     return publish(render(summary), out)

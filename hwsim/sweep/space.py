@@ -229,8 +229,7 @@ def parse_space(doc: dict, cli_axes: Iterable[str] = (), max_points: int | None 
         raise ConfigError(f"preset = {name!r}: must be a preset name string, e.g. preset = \"{DEFAULT_PRESET}\"")
     try:
         fixed = {k: doc.pop(k) for k in list(doc) if k in BASE_KEYS}
-        base = override(preset(name), **fixed)
-        _finite(base)
+        base = override(preset(name), **fixed)  # validate() refuses non-finite values
     except ConfigError as err:
         raise ConfigError(f"base config: {err}") from None
     if doc:
@@ -296,13 +295,6 @@ def check_size(axes: Iterable[tuple[str, tuple]], max_points: int) -> None:
         product = " x ".join(f"{n:,} {'array' if name == 'rows,cols' else name}" for name, n in lengths)
         raise ConfigError(f"space: {size:,} points ({product}) is more than the limit of {max_points:,}; "
                           "narrow the axes, or raise it with --max-points N or [limits] max_points = N")
-
-
-def _finite(cfg: AcceleratorConfig) -> None:
-    for f in fields(cfg):
-        v = getattr(cfg, f.name)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"config {f.name} = {v!r}: must be a finite number")
 
 
 def _only(table: dict, section: str, keys: tuple[str, ...]) -> None:

@@ -161,15 +161,21 @@ class ResultStore:
             return {}
         except OSError as err:
             raise disk_error(self.path, err, "repair") from None
+        header, rows = self._parse(data)
+        if header is None:
+            self.path.unlink()
+            return {}
+        if tuple(header) != self.columns:
+            raise ConfigError(f"{self.path}: columns differ from this version of hwsim sweep; use another --out")
+        return rows
+
+    def _parse(self, data: bytes) -> tuple[list[str] | None, dict[str, dict]]:
+        """(header, rows by point key; the last if a point repeats, lines of the wrong width skipped)."""
         try:
             reader = csv.reader(io.StringIO(data.decode()))
             header = next(reader, None)
-            if header is None:
-                self.path.unlink()
-                return {}
-            if tuple(header) != self.columns:
-                raise ConfigError(f"{self.path}: columns differ from this version of hwsim sweep; use another --out")
-            return {r[0]: dict(zip(header, map(parse_value, r), strict=True)) for r in reader if len(r) == len(header)}
+            return header, {r[0]: dict(zip(header, map(parse_value, r), strict=True))
+                            for r in reader if header and len(r) == len(header)}
         except (UnicodeDecodeError, csv.Error) as err:
             raise ConfigError(f"{self.path}: not a results table of hwsim sweep ({err}); use another --out") from None
 
@@ -202,13 +208,7 @@ class ResultStore:
     def rows(self) -> list[dict]:
         """The finished rows, one per point (the last if a point repeats); lines of the wrong width skipped."""
         try:
-            with open(self.path, newline="") as f:
-                reader = csv.reader(f)
-                header = next(reader, None) or []
-                rows = {r[0]: dict(zip(header, map(parse_value, r), strict=True))
-                        for r in reader if len(r) == len(header)}
+            data = self.path.read_bytes()
         except OSError as err:
             raise disk_error(self.path, err, "read") from None
-        except (UnicodeDecodeError, csv.Error) as err:
-            raise ConfigError(f"{self.path}: not a results table of hwsim sweep ({err}); use another --out") from None
-        return list(rows.values())
+        return list(self._parse(data)[1].values())
