@@ -86,9 +86,16 @@ def _add_accelerator_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML accelerator config (keys of AcceleratorConfig, optional preset = ...)")
     p.add_argument("--array", help="ROWSxCOLS, e.g. 16x16")
     p.add_argument("--dataflow", help="os, ws or is")
-    p.add_argument("--sram", help="IFMAP,FILTER,OFMAP buffer sizes in KiB, e.g. 64,64,32 (each double-buffered)")
+    p.add_argument("--sram", help="IFMAP,FILTER,OFMAP[,ACC] buffer sizes in KiB, e.g. 64,64,32 or 64,64,32,16 "
+                   "(each double-buffered)")
     # numbers are parsed by hwsim.config (not argparse) so a bad one is one line naming the option and its range
+    p.add_argument("--acc-sram", metavar="KIB", help="accumulator SRAM in KiB: int32 partial sums of K-split tiles, "
+                   "double-buffered (1..1048576)")
     p.add_argument("--dram-bw", help="DRAM link bytes per cycle (0.001..65536)")
+    p.add_argument("--dram-latency", metavar="CYCLES", help="cycles from a DMA transfer's first request to its "
+                   "first data (0..1000000)")
+    p.add_argument("--dram-request", metavar="BYTES", help="DRAM request (burst) size in bytes; transfers take "
+                   "whole requests (1..1048576)")
     p.add_argument("--freq", help="clock in MHz (0.001..100000, i.e. 1 kHz..100 GHz)")
     p.add_argument("--acc-bits", help="accumulator width in bits (17..64)")
     p.add_argument("--lanes", help="vector-unit lanes (1..4096)")
@@ -102,7 +109,10 @@ def accelerator_config(args: argparse.Namespace):
     def number(text: str | None, option: str, parse):
         return None if text is None else parse(text, option)
     return override(base, array=args.array, dataflow=args.dataflow, sram=args.sram,
+                    acc_sram_kib=number(args.acc_sram, "--acc-sram", parse_int),
                     dram_bytes_per_cycle=number(args.dram_bw, "--dram-bw", parse_float),
+                    dram_latency_cycles=number(args.dram_latency, "--dram-latency", parse_int),
+                    dram_request_bytes=number(args.dram_request, "--dram-request", parse_int),
                     clock_mhz=number(args.freq, "--freq", parse_float),
                     acc_bits=number(args.acc_bits, "--acc-bits", parse_int),
                     vector_lanes=number(args.lanes, "--lanes", parse_int))

@@ -27,6 +27,9 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "ifmap_sram_kib": (1, 1 << 20),  # 1 KiB .. 1 GiB per buffer
     "filter_sram_kib": (1, 1 << 20),
     "ofmap_sram_kib": (1, 1 << 20),
+    "acc_sram_kib": (1, 1 << 20),
+    "dram_latency_cycles": (0, 1_000_000),
+    "dram_request_bytes": (1, 1 << 20),
     "vector_lanes": (1, 4096),
 }
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
@@ -81,7 +84,10 @@ class AcceleratorConfig:
     ifmap_sram_kib: int = 64  # each buffer is double-buffered: half holds the working set
     filter_sram_kib: int = 64
     ofmap_sram_kib: int = 64
+    acc_sram_kib: int = 32  # int32 partial sums of K-split tiles, double-buffered like the others
     dram_bytes_per_cycle: float = 4.0
+    dram_latency_cycles: int = 10  # a DMA transfer's first request to its first data (~100 ns at 100 MHz)
+    dram_request_bytes: int = 64  # DRAM burst/request size: transfers take whole requests in time
     clock_mhz: float = 100.0
     acc_bits: int = 32
     vector_lanes: int = 8
@@ -93,6 +99,11 @@ class AcceleratorConfig:
     @property
     def array(self) -> str:
         return f"{self.rows}x{self.cols}"
+
+    @property
+    def sram_kib_total(self) -> int:
+        """All on-chip buffers: ifmap + filter + ofmap + acc, KiB."""
+        return self.ifmap_sram_kib + self.filter_sram_kib + self.ofmap_sram_kib + self.acc_sram_kib
 
     def sram_bytes(self, buffer: str) -> int:
         return getattr(self, f"{buffer}_sram_kib") * 1024
@@ -125,12 +136,17 @@ class AcceleratorConfig:
         return d
 
 
+# DRAM latency is about 100 ns at each preset's clock (10 cycles at 100 MHz, 20 at 200 MHz, 70 at 700 MHz),
+# in 64-byte requests (one DDR burst). Accumulators: edge8 32 KiB, mid16 128 KiB (Gemmini's default is
+# 64 KiB), tpu128 4 MiB (TPU v1's 4 MiB of accumulators).
 PRESETS: dict[str, AcceleratorConfig] = {
     "edge8": AcceleratorConfig(),
     "mid16": AcceleratorConfig(name="mid16", rows=16, cols=16, ifmap_sram_kib=256, filter_sram_kib=256,
-                               ofmap_sram_kib=128, dram_bytes_per_cycle=8.0, clock_mhz=200.0, vector_lanes=16),
+                               ofmap_sram_kib=128, acc_sram_kib=128, dram_bytes_per_cycle=8.0,
+                               dram_latency_cycles=20, dram_request_bytes=64, clock_mhz=200.0, vector_lanes=16),
     "tpu128": AcceleratorConfig(name="tpu128", rows=128, cols=128, dataflow=Dataflow.WS, ifmap_sram_kib=8192,
-                                filter_sram_kib=8192, ofmap_sram_kib=8192, dram_bytes_per_cycle=32.0,
+                                filter_sram_kib=8192, ofmap_sram_kib=8192, acc_sram_kib=4096,
+                                dram_bytes_per_cycle=32.0, dram_latency_cycles=70, dram_request_bytes=64,
                                 clock_mhz=700.0, vector_lanes=128),
 }
 DEFAULT_PRESET = "edge8"
@@ -156,14 +172,18 @@ def parse_array(text: str) -> tuple[int, int]:
     return rows, cols
 
 
-def parse_sram(text: str) -> tuple[int, int, int]:
-    """'64,64,32' -> ifmap, filter, ofmap KiB."""
+SRAM_BUFFERS = ("ifmap", "filter", "ofmap", "acc")  # every on-chip buffer, in --sram order
+
+
+def parse_sram(text: str) -> tuple[int, ...]:
+    """'64,64,32' -> ifmap, filter, ofmap KiB; '64,64,32,16' -> ifmap, filter, ofmap, acc KiB."""
     try:
         sizes = tuple(int(p) for p in str(text).split(","))
     except ValueError:
-        raise ConfigError(f"sram {_show(text)}: expected three KiB sizes IFMAP,FILTER,OFMAP, e.g. 64,64,32") from None
-    if len(sizes) != 3 or min(sizes) <= 0:
-        raise ConfigError(f"sram {_show(text)}: expected three positive KiB sizes IFMAP,FILTER,OFMAP")
+        raise ConfigError(f"sram {_show(text)}: expected three or four KiB sizes IFMAP,FILTER,OFMAP[,ACC], "
+                          "e.g. 64,64,32 or 64,64,32,16") from None
+    if len(sizes) not in (3, 4) or min(sizes) <= 0:
+        raise ConfigError(f"sram {_show(text)}: expected three or four positive KiB sizes IFMAP,FILTER,OFMAP[,ACC]")
     return sizes
 
 
@@ -203,7 +223,11 @@ def override(cfg: AcceleratorConfig, **values: Any) -> AcceleratorConfig:
     if "array" in values:
         values["rows"], values["cols"] = parse_array(values.pop("array"))
     if "sram" in values:
-        values["ifmap_sram_kib"], values["filter_sram_kib"], values["ofmap_sram_kib"] = parse_sram(values.pop("sram"))
+        sizes = parse_sram(values.pop("sram"))
+        if len(sizes) == 4 and "acc_sram_kib" in values:
+            raise ConfigError("config keys 'sram' (with four sizes) and 'acc_sram_kib' both set acc_sram_kib: "
+                              "give one of them")
+        values.update(zip((f"{b}_sram_kib" for b in SRAM_BUFFERS), sizes, strict=False))
     if "dataflow" in values and not isinstance(values["dataflow"], Dataflow):
         values["dataflow"] = parse_dataflow(values["dataflow"])
     unknown = sorted(set(values) - _FIELDS)

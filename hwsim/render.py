@@ -167,8 +167,10 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
     console.print(f"{result.total('macs'):,} MACs in {result.total_cycles:,} cycles = {1e6 * result.latency_s:,.1f} µs "
                   f"at {mhz:g} MHz ({_per_second(result.latency_s)} inferences/s at batch {result.batch}); "
                   f"array utilization {100 * result.utilization:.1f} %\npeak on-chip footprint {_bytes(peak)} of "
-                  f"{_bytes(sum(cfg.sram_bytes(b) for b in ('ifmap', 'filter', 'ofmap')))} SRAM; "
-                  f"DRAM link {cfg.dram_bytes_per_cycle:g} B/cycle", highlight=False)
+                  f"{_bytes(1024 * cfg.sram_kib_total)} SRAM (ifmap/filter/ofmap/acc {cfg.ifmap_sram_kib}/"
+                  f"{cfg.filter_sram_kib}/{cfg.ofmap_sram_kib}/{cfg.acc_sram_kib} KiB); DRAM link "
+                  f"{cfg.dram_bytes_per_cycle:g} B/cycle, {cfg.dram_latency_cycles:,}-cycle latency, "
+                  f"{cfg.dram_request_bytes:,} B requests", highlight=False)
     if note:
         console.print(note, highlight=False, markup=False)
 
@@ -214,7 +216,7 @@ def sweep_report(result, console: Console | None = None) -> None:
         return "" if v is None else format(v, fmt)
     for r in result.front[:PARETO_ROWS]:
         t.add_row(f"{r['rows']}x{r['cols']}", r["dataflow"], f"{r['ifmap_sram_kib']}/{r['filter_sram_kib']}/"
-                  f"{r['ofmap_sram_kib']}", f"{r['dram_bytes_per_cycle']:g}", f"{r['clock_mhz']:g}",
+                  f"{r['ofmap_sram_kib']}/{r['acc_sram_kib']}", f"{r['dram_bytes_per_cycle']:g}", f"{r['clock_mhz']:g}",
                   f"{r['weight_bits']}/{r['act_bits']}", num(r["latency_us"], ",.1f"), num(r["utilization_pct"], ".1f"),
                   num(r["energy_per_image_uj"], ".2f"), num(r[quality[0]], ".2f"),
                   *((num(r["luts"], ","), num(r["fmax_mhz"], ".1f")) if synth else ()))

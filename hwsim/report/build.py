@@ -231,7 +231,7 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
     except ConfigError as err:
         by_batch[big] = str(err)
 
-    sram = sum(cfg.sram_bytes(b) for b in ("ifmap", "filter", "ofmap"))
+    sram = 1024 * cfg.sram_kib_total  # ifmap + filter + ofmap + acc
     layers = _layers(analysis, mapped, pred)
     summary = {
         "report": {"generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "command": job.command,

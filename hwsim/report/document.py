@@ -117,8 +117,9 @@ def _cycles(s: dict) -> list[Block]:
     return [Heading("Cycles and latency"),
             Text(f"{cfg['name']}: {cfg['rows']}x{cfg['cols']} {cfg['dataflow'].upper()} systolic array at "
                  f"{cfg['clock_mhz']:g} MHz, SRAM {cfg['ifmap_sram_kib']}/{cfg['filter_sram_kib']}/"
-                 f"{cfg['ofmap_sram_kib']} KiB (ifmap/filter/ofmap, double-buffered), DRAM "
-                 f"{cfg['dram_bytes_per_cycle']:g} B/cycle, {cfg['vector_lanes']}-lane vector unit; batch 1, "
+                 f"{cfg['ofmap_sram_kib']}/{cfg['acc_sram_kib']} KiB (ifmap/filter/ofmap/acc, double-buffered), DRAM "
+                 f"{cfg['dram_bytes_per_cycle']:g} B/cycle with {_int(cfg['dram_latency_cycles'])}-cycle latency and "
+                 f"{_int(cfg['dram_request_bytes'])}-byte requests, {cfg['vector_lanes']}-lane vector unit; batch 1, "
                  "hwsim's analytical engine (its array compute cycles equal its cycle engine's; stalls come from "
                  "its memory model). Stall = cycles the array waits for DRAM."),
             Table(("layer", "op", "unit", "MACs", "compute", "stall", "total cycles", "utilization", "latency (µs)"),

@@ -15,8 +15,8 @@ from quant.errors import ConfigError
 from quant.ir import Graph
 
 POINT_COLUMNS = ("point", "rows", "cols", "pes", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
-                 "sram_kib_total", "dram_bytes_per_cycle", "clock_mhz", "acc_bits", "vector_lanes", "weight_bits",
-                 "act_bits", "batch")
+                 "acc_sram_kib", "sram_kib_total", "dram_bytes_per_cycle", "dram_latency_cycles", "dram_request_bytes",
+                 "clock_mhz", "acc_bits", "vector_lanes", "weight_bits", "act_bits", "batch")
 RESULT_COLUMNS = ("status", "total_cycles", "compute_cycles", "stall_cycles", "latency_us",
                   "throughput_images_per_s", "utilization_pct", "peak_footprint_bytes", "dram_bytes",
                   "energy_per_image_uj", "int8_top1_pct", "float_top1_pct", "logits_sqnr_db", "luts", "ffs",

@@ -9,7 +9,8 @@ that names the key.
     rows = [8, 16, 32]                #   {start = 8, stop = 64, step = 8}   (stop included)
     cols = {start = 4, stop = 64, factor = 2}   #   geometric: 4, 8, 16, 32, 64
     dataflow = ["os", "ws", "is"]
-    sram_kib = [32, 64, 128]          # all three buffers; or ifmap_sram_kib / filter_sram_kib / ...
+    sram_kib = [32, 64, 128]          # ifmap, filter and ofmap; or ifmap_sram_kib / ... / acc_sram_kib
+    dram_latency_cycles = [10, 100]   # also dram_request_bytes, dram_bytes_per_cycle, vector_lanes, ...
     weight_bits = [8, 6, 4]
 
     [constraints]
@@ -56,10 +57,11 @@ from hwsim.sweep.store import parse_value
 from quant.errors import ConfigError, HwsimError
 from quant.quantize import QuantConfig
 
-CONFIG_AXES = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
-               "dram_bytes_per_cycle", "clock_mhz", "acc_bits", "vector_lanes")
+CONFIG_AXES = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "acc_sram_kib",
+               "dram_bytes_per_cycle", "dram_latency_cycles", "dram_request_bytes", "clock_mhz", "acc_bits",
+               "vector_lanes")
 AXES = (*CONFIG_AXES, "weight_bits", "act_bits", "batch")
-ALIASES = ("array", "sram_kib")  # array = "16x16" -> rows, cols; sram_kib -> all three buffers
+ALIASES = ("array", "sram_kib")  # array = "16x16" -> rows, cols; sram_kib -> ifmap, filter and ofmap (not acc)
 BASE_KEYS = {*(f.name for f in fields(AcceleratorConfig) if f.name != "name"), "array", "sram"}
 SECTIONS = ("space", "constraints", "pareto", "accuracy", "limits")
 DEFAULT_MINIMIZE = ("latency_us", "pes", "sram_kib_total")
@@ -79,15 +81,16 @@ class Point:
     @property
     def key(self) -> str:
         c = self.config
-        return (f"{c.rows}x{c.cols}-{c.dataflow.value}-{c.ifmap_sram_kib}/{c.filter_sram_kib}/{c.ofmap_sram_kib}KiB"
-                f"-bw{c.dram_bytes_per_cycle:g}-{c.clock_mhz:g}MHz-acc{c.acc_bits}-l{c.vector_lanes}"
+        return (f"{c.rows}x{c.cols}-{c.dataflow.value}-{c.ifmap_sram_kib}/{c.filter_sram_kib}/{c.ofmap_sram_kib}/"
+                f"{c.acc_sram_kib}KiB-bw{c.dram_bytes_per_cycle:g}-lat{c.dram_latency_cycles}-req{c.dram_request_bytes}"
+                f"-{c.clock_mhz:g}MHz-acc{c.acc_bits}-l{c.vector_lanes}"
                 f"-w{self.weight_bits}a{self.act_bits}-b{self.batch}")
 
     def names(self) -> dict[str, Any]:
         """The values constraints and the results table see."""
         c = self.config
         return {**{a: getattr(c, a) for a in CONFIG_AXES}, "dataflow": c.dataflow.value, "pes": c.pes,
-                "sram_kib_total": c.ifmap_sram_kib + c.filter_sram_kib + c.ofmap_sram_kib,
+                "sram_kib_total": c.sram_kib_total,
                 "weight_bits": self.weight_bits, "act_bits": self.act_bits, "batch": self.batch}
 
 

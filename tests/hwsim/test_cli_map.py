@@ -45,6 +45,19 @@ def test_config_file_and_timing_scalesim(capsys, tmp_path):
     assert doc["layers"][0]["compute_cycles"] == 2 * (784 + 2 * 16 + 16 - 2) - 1
 
 
+@pytest.mark.parametrize("command", ["map", "report"])
+def test_accumulator_and_dram_flags_reach_the_config(tmp_path, command):
+    from hwsim.cli import accelerator_config, build_parser  # the config alone: no engine runs
+    def config(*argv):
+        return accelerator_config(build_parser().parse_args([command, str(LENET), *argv]))
+    cfg = config("--acc-sram", "16", "--dram-latency", "0", "--dram-request", "32")
+    assert (cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == (16, 0, 32)
+    (tmp_path / "acc.toml").write_text('preset = "tpu128"\ndram_latency_cycles = 35\n')
+    cfg = config("--config", str(tmp_path / "acc.toml"), "--sram", "64,64,64,8")
+    assert (cfg.ifmap_sram_kib, cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == (64, 8, 35, 64)
+    assert config("--sram", "8,8,8", "--acc-sram", "4").acc_sram_kib == 4
+
+
 def test_cycle_engine_is_bit_exact(capsys, fashion_test):
     code, out, _ = run(capsys, "map", str(LENET), "--engine", "cycle", "--batch", "2", "--json")
     doc = json.loads(out)
@@ -77,8 +90,16 @@ def test_missing_model_and_config(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, match", [
     (["--array", "99999999999x1"], "rows = 99999999999: must be an integer in 1..4096"),
-    (["--array", "8x4097"], "cols = 4097"), (["--sram=-1,2,3"], "three positive KiB sizes"),
-    (["--sram", "nan,1,1"], "expected three KiB sizes"), (["--sram", "1,1,9999999999"], "ofmap_sram_kib"),
+    (["--array", "8x4097"], "cols = 4097"), (["--sram=-1,2,3"], "three or four positive KiB sizes"),
+    (["--sram", "nan,1,1"], "expected three or four KiB sizes IFMAP,FILTER,OFMAP[,ACC]"),
+    (["--sram", "1,1,9999999999"], "ofmap_sram_kib"), (["--sram", "8,8,8,9999999999"], "acc_sram_kib = 9999999999"),
+    (["--sram", "8,8,8,8", "--acc-sram", "8"], "both set acc_sram_kib: give one of them"),
+    (["--acc-sram", "0"], "acc_sram_kib = 0: must be an integer in 1..1048576"),
+    (["--acc-sram", "1.5"], "--acc-sram '1.5': expected an integer"),
+    (["--dram-latency", "-1"], "dram_latency_cycles = -1: must be an integer in 0..1000000"),
+    (["--dram-latency", "ten"], "--dram-latency 'ten': expected an integer"),
+    (["--dram-request", "0"], "dram_request_bytes = 0: must be an integer in 1..1048576"),
+    (["--dram-request", "1e3"], "--dram-request '1e3': expected an integer"),
     (["--batch", "1000000000"], "--batch 1000000000: must be an integer in 1..1000000"),
     (["--batch", "10**9"], "--batch '10**9': expected an integer"), (["--batch", "-3"], "--batch -3"),
     (["--dram-bw", "0"], "dram_bytes_per_cycle = 0.0: must be a number in 0.001..65536"),
@@ -100,6 +121,8 @@ def test_hostile_accelerator_flags_are_one_line(capsys, argv, match):
 def test_report_takes_the_same_checks(capsys, tmp_path):
     code, _, err = run(capsys, "report", str(LENET), "--freq", "inf", "--out", str(tmp_path / "r"))
     assert_one_line_error(code, err, "clock_mhz = inf")
+    code, _, err = run(capsys, "report", str(LENET), "--acc-sram", "0", "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "acc_sram_kib = 0: must be an integer in 1..1048576")
     assert not (tmp_path / "r").exists()
 
 

@@ -15,6 +15,7 @@ from hwsim.config import (
     parse_array,
     parse_float,
     parse_int,
+    parse_sram,
     preset,
 )
 from quant.errors import ConfigError
@@ -35,7 +36,8 @@ def test_overrides_use_cli_spellings():
 
 @pytest.mark.parametrize("values, match", [
     ({"array": "0x8"}, "positive"), ({"array": "8by8"}, "ROWSxCOLS"), ({"rows": -1}, "rows"),
-    ({"dataflow": "rs"}, "unknown dataflow"), ({"sram": "64,64"}, "three"), ({"sram": "64,0,8"}, "positive"),
+    ({"dataflow": "rs"}, "unknown dataflow"), ({"sram": "64,64"}, "three or four"), ({"sram": "64,0,8"}, "positive"),
+    ({"sram": "1,2,3,4,5"}, r"IFMAP,FILTER,OFMAP\[,ACC\]"), ({"sram": "8,8,8,0"}, "positive"),
     ({"dram_bytes_per_cycle": 0}, "dram_bytes_per_cycle"), ({"clock_mhz": -100}, "clock_mhz"),
     ({"acc_bits": 12}, "acc_bits"), ({"vector_lanes": 0}, "vector_lanes"), ({"banks": 4}, "unknown config key"),
 ])
@@ -89,6 +91,16 @@ def test_missing_toml(tmp_path):
     ({"name": ""}, "name"), ({"name": "a\x1b[31m"}, "printable"), ({"name": 5}, "name = 5"),
     ({"array": "8x8", "rows": 4}, "'array' and 'rows' both set rows"),
     ({"sram": "8,8,8", "ofmap_sram_kib": 4}, "give one of them"),
+    ({"sram": "8,8,8,8", "acc_sram_kib": 4}, "'sram' (with four sizes) and 'acc_sram_kib' both set acc_sram_kib"),
+    ({"acc_sram_kib": 0}, "acc_sram_kib = 0: must be an integer in 1..1048576"),
+    ({"acc_sram_kib": 2**20 + 1}, "acc_sram_kib = 1048577: must be an integer in 1..1048576"),
+    ({"acc_sram_kib": 32.0}, "acc_sram_kib = 32.0: must be an integer"),
+    ({"dram_latency_cycles": -1}, "dram_latency_cycles = -1: must be an integer in 0..1000000"),
+    ({"dram_latency_cycles": 1_000_001}, "dram_latency_cycles = 1000001: must be an integer in 0..1000000"),
+    ({"dram_latency_cycles": True}, "dram_latency_cycles = True"),
+    ({"dram_request_bytes": 0}, "dram_request_bytes = 0: must be an integer in 1..1048576"),
+    ({"dram_request_bytes": 2**20 + 1}, "dram_request_bytes = 1048577: must be an integer in 1..1048576"),
+    ({"dram_request_bytes": 64.5}, "dram_request_bytes = 64.5"),
 ])
 def test_every_key_is_bounded(values, match):
     with pytest.raises(ConfigError, match=re.escape(match)):
@@ -100,6 +112,54 @@ def test_the_bounds_themselves_are_accepted():
                    clock_mhz=0.001, dram_bytes_per_cycle=65536, acc_bits=64, vector_lanes=4096)
     assert (cfg.rows, cfg.clock_mhz, cfg.acc_bits) == (4096, 0.001, 64)
     assert override(cfg, clock_mhz=100_000, acc_bits=17, dram_bytes_per_cycle=0.001).clock_mhz == 100_000
+
+
+def test_new_keys_are_one_line_errors_and_their_bounds_are_accepted():
+    for values in ({"acc_sram_kib": 0}, {"dram_latency_cycles": -5}, {"dram_request_bytes": 0}):
+        with pytest.raises(ConfigError) as err:
+            override(AcceleratorConfig(), **values)
+        assert "\n" not in str(err.value) and str(err.value).startswith(f"config {next(iter(values))} = ")
+    cfg = override(AcceleratorConfig(), acc_sram_kib=1, dram_latency_cycles=0, dram_request_bytes=1)
+    assert (cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == (1, 0, 1)
+    cfg = override(cfg, acc_sram_kib=2**20, dram_latency_cycles=1_000_000, dram_request_bytes=2**20)
+    assert (cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == (2**20, 1_000_000, 2**20)
+
+
+def test_accumulator_and_dram_defaults_and_presets():
+    cfg = AcceleratorConfig()
+    assert (cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == (32, 10, 64)
+    assert cfg.sram_bytes("acc") == 32 * 1024 and cfg.sram_kib_total == 64 + 64 + 64 + 32
+    got = {name: (p.acc_sram_kib, p.dram_latency_cycles, p.dram_request_bytes) for name, p in PRESETS.items()}
+    assert got == {"edge8": (32, 10, 64), "mid16": (128, 20, 64), "tpu128": (4096, 70, 64)}
+    assert PRESETS["edge8"] == AcceleratorConfig()
+    assert {"acc_sram_kib", "dram_latency_cycles", "dram_request_bytes"} <= set(cfg.to_dict())
+
+
+def test_sram_takes_three_or_four_sizes():
+    three = override(AcceleratorConfig(), sram="8,16,32", acc_sram_kib=4)
+    assert (three.ifmap_sram_kib, three.filter_sram_kib, three.ofmap_sram_kib, three.acc_sram_kib) == (8, 16, 32, 4)
+    assert override(AcceleratorConfig(), sram="8,16,32").acc_sram_kib == 32  # three sizes keep acc
+    four = override(AcceleratorConfig(), sram="8,16,32,12")
+    assert (four.ifmap_sram_kib, four.filter_sram_kib, four.ofmap_sram_kib, four.acc_sram_kib) == (8, 16, 32, 12)
+    assert parse_sram("1,2,3") == (1, 2, 3) and parse_sram("1,2,3,4") == (1, 2, 3, 4)
+    for bad in ("1,2", "1,2,3,4,5", "a,b,c", "1,2,3,-4"):
+        with pytest.raises(ConfigError, match=re.escape("IFMAP,FILTER,OFMAP[,ACC]")):
+            parse_sram(bad)
+
+
+def test_toml_takes_the_new_keys(tmp_path):
+    path = tmp_path / "acc.toml"
+    path.write_text('preset = "tpu128"\nacc_sram_kib = 2048\ndram_latency_cycles = 0\ndram_request_bytes = 128\n')
+    cfg = load_config(path)
+    assert (cfg.name, cfg.acc_sram_kib, cfg.dram_latency_cycles, cfg.dram_request_bytes) == ("tpu128", 2048, 0, 128)
+    path.write_text('[accelerator]\nsram = "8,8,8,16"\n')
+    assert load_config(path).acc_sram_kib == 16
+    path.write_text("dram_request_bytes = 0\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: config dram_request_bytes = 0: must be an integer")):
+        load_config(path)
+    path.write_text('sram = "8,8,8,16"\nacc_sram_kib = 16\n')
+    with pytest.raises(ConfigError, match="both set acc_sram_kib"):
+        load_config(path)
 
 
 def test_acc_bits_is_one_rule_for_every_data_width():

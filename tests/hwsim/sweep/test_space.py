@@ -2,6 +2,7 @@
 import copy
 import datetime
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -254,3 +255,33 @@ def test_batch_axis_uses_the_config_bound():
     from quant.errors import ConfigError
     with pytest.raises(ConfigError, match=rf"space\.batch: .*1\.\.{MAX_BATCH}"):
         load_space(None, [f"batch=1,{MAX_BATCH + 1}"])
+
+
+def test_accumulator_and_dram_latency_axes():
+    pts = grid({"dram_request_bytes": 128, "space": {"acc_sram_kib": {"start": 8, "stop": 32, "factor": 2},
+                                                     "dram_latency_cycles": [0, 10, 100], "sram_kib": [16, 64]}},
+               ["dram_request_bytes=32,64"])
+    assert len(pts) == 3 * 3 * 2 * 2 and len({p.key for p in pts}) == len(pts)
+    assert {p.config.acc_sram_kib for p in pts} == {8, 16, 32}
+    assert {p.config.dram_latency_cycles for p in pts} == {0, 10, 100}
+    assert {p.config.dram_request_bytes for p in pts} == {32, 64}  # the axis overrides the base value
+    assert {p.config.ifmap_sram_kib for p in pts} == {16, 64}  # sram_kib: ifmap, filter and ofmap, not acc
+    for p in pts:
+        c, names = p.config, p.names()
+        assert names["sram_kib_total"] == c.ifmap_sram_kib + c.filter_sram_kib + c.ofmap_sram_kib + c.acc_sram_kib
+        assert (names["acc_sram_kib"], names["dram_latency_cycles"]) == (c.acc_sram_kib, c.dram_latency_cycles)
+    kept = grid({"space": {"acc_sram_kib": [8, 64], "sram_kib": [16, 64]},
+                 "constraints": {"require": ["sram_kib_total <= 112", "dram_latency_cycles == 10"]}})
+    assert [(p.config.ifmap_sram_kib, p.config.acc_sram_kib) for p in kept] == [(16, 8), (16, 64)]
+
+
+@pytest.mark.parametrize("doc, match", [
+    ({"space": {"acc_sram_kib": [32, 0]}},
+     "space.acc_sram_kib: config acc_sram_kib = 0: must be an integer in 1..1048576"),
+    ({"space": {"dram_latency_cycles": [-1, 10]}}, "space.dram_latency_cycles: config dram_latency_cycles = -1"),
+    ({"space": {"dram_request_bytes": [64.5]}}, "space.dram_request_bytes: config dram_request_bytes = 64.5"),
+    ({"acc_sram_kib": 0, "space": {"rows": [8]}}, "base config: config acc_sram_kib = 0"),
+])
+def test_bad_accumulator_and_dram_axes_name_the_key(doc, match):
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        grid(doc)
