@@ -148,14 +148,15 @@ def _accuracy(inputs: Inputs, pred) -> dict | None:
             "confusion_float": confusion(labels, pred.float_pred, k).tolist()}
 
 
-ENERGY_COLUMNS = (("mac", "energy_mac_nj"), ("vector", "energy_vector_nj"), ("sram", "energy_sram_nj"),
-                  ("dram", "energy_dram_nj"), ("total", "energy_nj"))  # model total <- per-layer column
+ENERGY_COLUMNS = (("mac", "energy_mac_nj"), ("register", "energy_register_nj"), ("vector", "energy_vector_nj"),
+                  ("sram", "energy_sram_nj"), ("dram", "energy_dram_nj"), ("leakage", "energy_leakage_nj"),
+                  ("total", "energy_nj"))  # model total <- per-layer column
 
 
 def _energy_nj(lr, cfg: AcceleratorConfig) -> dict:
     e = layer_energy(lr, cfg)
-    return {"energy_mac_nj": e.mac_pj / 1e3, "energy_vector_nj": e.vector_pj / 1e3, "energy_sram_nj": e.sram_pj / 1e3,
-            "energy_dram_nj": e.dram_pj / 1e3, "energy_nj": e.total_pj / 1e3}
+    return {column: (e.total_pj if part == "total" else getattr(e, f"{part}_pj")) / 1e3
+            for part, column in ENERGY_COLUMNS}
 
 
 def _layers(analysis: Summary, mapped: MapResult, pred) -> list[dict]:
@@ -266,7 +267,9 @@ def build_summary(job: ReportJob, progress: ProgressFactory = no_progress, rtl_c
                    "dram_write_bytes": mapped.total("dram_write_bytes")},
         "energy": {**{f"{part}_nj": sum(r[column] for r in layers) for part, column in ENERGY_COLUMNS},
                    "source": "Horowitz, ISSCC 2014 (45 nm): 8-bit multiply 0.2 pJ, 32-bit add 0.1 pJ, "
-                             "SRAM 10/20/100 pJ per 64-bit access at 8 KB/32 KB/1 MB, DRAM 1.3-2.6 nJ per 64 bits"},
+                             "SRAM 10/20/100 pJ per 64-bit access at 8 KB/32 KB/1 MB, DRAM 1.3-2.6 nJ per 64 bits; "
+                             "PE registers 0.009 pJ per bit and PE leakage from Aladdin (Shao et al., ISCA 2014, "
+                             "40 nm); SRAM leakage 18.2 nW per KiB from CACTI 7 (45 nm, itrs-lstp)"},
         "roofline": {"peak_mac_per_cycle": cfg.pes, "dram_bytes_per_cycle": cfg.dram_bytes_per_cycle,
                      "ridge_mac_per_byte": cfg.pes / cfg.dram_bytes_per_cycle},
         "rtl": None,

@@ -161,16 +161,17 @@ def _memory(s: dict) -> list[Block]:
 
 def _energy(s: dict) -> list[Block]:
     e = s["energy"]
-    rows = tuple((r["name"], r["op"], _num(r["energy_mac_nj"], 1), _num(r["energy_vector_nj"], 1),
-                  _num(r["energy_sram_nj"], 1), _num(r["energy_dram_nj"], 1), _num(r["energy_nj"], 1))
+    parts = ("mac", "register", "vector", "sram", "dram", "leakage")
+    rows = tuple((r["name"], r["op"], *(_num(r[f"energy_{p}_nj"], 1) for p in parts), _num(r["energy_nj"], 1))
                  for r in s["layers"])
-    rows += (("total", "", _num(e["mac_nj"], 1), _num(e["vector_nj"], 1), _num(e["sram_nj"], 1),
-              _num(e["dram_nj"], 1), _num(e["total_nj"], 1)),)
+    rows += (("total", "", *(_num(e[f"{p}_nj"], 1) for p in parts), _num(e["total_nj"], 1)),)
     return [Heading("Energy estimate", 3),
-            Text(f"Dynamic energy per image from hwsim's access counts and {e['source']} (the DRAM midpoint "
-                 "taken; SRAM interpolated in buffer size). No leakage, clock or control: for comparing designs, "
-                 "not for sign-off."),
-            Table(("layer", "op", "MAC (nJ)", "vector (nJ)", "SRAM (nJ)", "DRAM (nJ)", "total (nJ)"), rows, "llrrrrr")]
+            Text(f"Energy per image from hwsim's access counts and latency, and {e['source']} (the DRAM midpoint "
+                 "taken; SRAM interpolated in buffer size; registers: two operands latched and read and the "
+                 "32-bit accumulator read and written per MAC; leakage: PEs and SRAM for the layer's cycles). "
+                 "No clock tree, control or wires: for comparing designs, not for sign-off."),
+            Table(("layer", "op", "MAC (nJ)", "register (nJ)", "vector (nJ)", "SRAM (nJ)", "DRAM (nJ)",
+                   "leakage (nJ)", "total (nJ)"), rows, "ll" + "r" * 7)]
 
 
 def _rtl(s: dict) -> list[Block]:

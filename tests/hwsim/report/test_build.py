@@ -90,6 +90,8 @@ def test_energy_adds_up(lenet, lenet_summary):
     e = lenet_summary["energy"]
     assert e["total_nj"] == pytest.approx(inference_energy(map_graph(lenet, preset("edge8"))).total_pj / 1e3)
     assert e["total_nj"] == pytest.approx(sum(r["energy_nj"] for r in lenet_summary["layers"]))
+    assert e["register_nj"] > 0 and e["leakage_nj"] > 0  # PE registers, and PEs + SRAM leaking for the latency
+    assert e["total_nj"] == pytest.approx(sum(v for k, v in e.items() if k.endswith("_nj") and k != "total_nj"))
     assert e["mac_nj"] == pytest.approx(416_520 * 0.3 / 1e3)  # 0.2 pJ 8-bit multiply + 0.1 pJ 32-bit add
 
 
