@@ -1,14 +1,16 @@
 """The analytical engine: closed-form cycles, traffic and utilization per layer.
 
-GEMM layers (Conv, Dense) run on the array (hwsim.timing for cycles,
-hwsim.memory for bytes and stalls); every other op runs on the vector unit of
-L lanes, one element-op per lane per cycle:
+GEMM layers (Conv, Dense) run on the array as the tiled schedule hwsim.tiling maps for them (tile
+sizes, loop order, K chunks; compute per chunk from hwsim.timing, stalls from the step pipeline);
+every other op runs on the vector unit of L lanes, one element-op per lane per cycle:
 
     vector_cycles = ceil(batch * work / L)
     work: MaxPool/AvgPool  out elements * kh * kw     GlobalAvgPool  in elements
           Add, Activation, Pad  out elements          Softmax  3 * elements (max, exp+sum, divide)
           Flatten  0 (a view)
-Requantization of GEMM outputs happens in the drain path and costs no cycles.
+streamed in chunks through the same pipeline (hwsim.tiling.vector_schedule). Requantization of GEMM
+outputs happens on the accumulator's drain path and costs no cycles. What stays on chip between
+layers: hwsim.memory.plan_residency.
 
     total_cycles = compute_cycles + stall_cycles
     utilization  = MACs / (R * C * total_cycles)      (GEMM layers; 0 on the vector unit)
@@ -19,9 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from hwsim import memory, timing
+from hwsim import memory, tiling, timing
 from hwsim.config import AcceleratorConfig
-from hwsim.mapping import GEMM_OPS, FoldPlan, gemm_of, plan
+from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from quant.ir import Graph, Node, Op
 
 
@@ -44,7 +46,12 @@ class LayerResult:
     sram_write_bytes: int = 0
     dram_read_bytes: int = 0
     dram_write_bytes: int = 0
-    footprint_bytes: int = 0
+    footprint_bytes: int = 0  # tiles in use + resident activations, while this layer runs
+    tile: tuple[int, int, int] = (0, 0, 0)  # GEMM tile (m, k, n) of the mapping
+    order: str = ""  # loop order of the tiles: "mn" (m outer) or "nm"
+    steps: int = 0  # pipeline steps (chunks on the array, or vector chunks)
+    input_on_chip: bool = False  # read from the activation store, not DRAM
+    output_on_chip: bool = False  # kept in the activation store for its consumers
     traffic: memory.Traffic = field(default_factory=memory.Traffic, repr=False)
 
     @property
@@ -55,8 +62,9 @@ class LayerResult:
         d = asdict(self)
         del d["traffic"]
         d["total_cycles"] = self.total_cycles
+        d["tile"] = {"m": self.tile[0], "k": self.tile[1], "n": self.tile[2]}
         d["sram_bytes"] = {f"{b}_{rw}": getattr(self.traffic, f"{b}_sram_{rw}")
-                           for b in ("ifmap", "filter", "ofmap") for rw in ("read", "write")}
+                           for b in memory.Traffic.BUFFERS for rw in ("read", "write")}
         return d
 
 
@@ -98,9 +106,6 @@ class MapResult:
                 "peak_footprint_bytes": self.peak_footprint_bytes}
 
 
-def _bytes_of(shape: tuple[int, ...], batch: int) -> int:
-    return batch * math.prod(shape[1:])
-
 
 def vector_work(node: Node) -> int:
     """Element-ops per image on the vector unit."""
@@ -116,41 +121,89 @@ def vector_work(node: Node) -> int:
     return out
 
 
-def gemm_layer(node: Node, fold_plan: FoldPlan, compute_cycles: int, cfg: AcceleratorConfig, batch: int,
-               with_stalls: bool = True) -> LayerResult:
-    t = memory.gemm_traffic(node.name, fold_plan, _bytes_of(node.in_shape, batch), node.weights_count,
-                            _bytes_of(node.out_shape, batch), cfg)
-    stall = memory.gemm_stall_cycles(t, compute_cycles, cfg) if with_stalls else 0
-    g = fold_plan.gemm
+def gemm_layer(node: Node, layer: tiling.Layer, m: tiling.Mapping, compute_cycles: int, stall_cycles: int,
+               cfg: AcceleratorConfig, store_bytes: int) -> LayerResult:
+    """One array layer's row from its mapping and the cycles an engine found for it."""
+    g, t = layer.gemm, m.traffic
+    total = compute_cycles + stall_cycles
     return LayerResult(name=node.name, op=node.op.value, unit="array", m=g.m, k=g.k, n=g.n, groups=g.groups,
-                       folds=fold_plan.folds, macs=g.macs, compute_cycles=compute_cycles, stall_cycles=stall,
-                       utilization=g.macs / (cfg.pes * (compute_cycles + stall)),
-                       mapping_efficiency=fold_plan.mapping_efficiency, sram_read_bytes=t.sram_read,
+                       folds=m.folds, macs=g.macs, compute_cycles=compute_cycles, stall_cycles=stall_cycles,
+                       utilization=g.macs / (cfg.pes * total) if total else 0.0,
+                       mapping_efficiency=plan(g, cfg).mapping_efficiency, sram_read_bytes=t.sram_read,
                        sram_write_bytes=t.sram_write, dram_read_bytes=t.dram_read, dram_write_bytes=t.dram_write,
-                       footprint_bytes=t.footprint, traffic=t)
+                       footprint_bytes=t.footprint + store_bytes, tile=(m.m_t, m.k_t, m.n_t), order=m.order,
+                       steps=m.steps, input_on_chip=layer.a_on_chip, output_on_chip=layer.out_on_chip, traffic=t)
 
 
-def vector_layer(node: Node, graph: Graph, cfg: AcceleratorConfig, batch: int) -> LayerResult:
+@dataclass(frozen=True)
+class VectorOp:
+    """A vector-unit layer's bytes and work, before timing."""
+    in_bytes: int
+    in_dram_bytes: int  # of in_bytes, what is not resident
+    out_bytes: int
+    out_on_chip: bool
+    compute_cycles: int
+
+    def schedule(self, mem: memory.Memory):
+        return tiling.vector_schedule(mem, self.in_bytes, self.in_dram_bytes, self.out_bytes, not self.out_on_chip,
+                                      self.compute_cycles)
+
+
+def vector_op(node: Node, graph: Graph, cfg: AcceleratorConfig, batch: int, on_chip: frozenset[str],
+              act_bits: int = 8) -> VectorOp:
+    ins = [memory.tensor_bytes(graph, t, batch, act_bits) for t in node.inputs]
+    in_dram = sum(b for t, b in zip(node.inputs, ins, strict=True) if t not in on_chip)
+    return VectorOp(sum(ins), in_dram, memory.tensor_bytes(graph, node.output, batch, act_bits),
+                    node.output in on_chip,
+                    math.ceil(batch * vector_work(node) / cfg.vector_lanes))
+
+
+def vector_layer(node: Node, op: VectorOp, mem: memory.Memory, compute_cycles: int, stall_cycles: int,
+                 store_bytes: int) -> LayerResult:
+    """One vector-unit layer's row; Flatten (a view) moves nothing and takes no time."""
     if node.op is Op.FLATTEN:
-        return LayerResult(name=node.name, op=node.op.value, unit="vector")
-    in_bytes = sum(_bytes_of(graph.shape_of(t), batch) for t in node.inputs)
-    t = memory.vector_traffic(in_bytes, _bytes_of(node.out_shape, batch))
-    cycles = math.ceil(batch * vector_work(node) / cfg.vector_lanes)
-    return LayerResult(name=node.name, op=node.op.value, unit="vector", compute_cycles=cycles,
-                       stall_cycles=memory.vector_stall_cycles(t, cycles, cfg), sram_read_bytes=t.sram_read,
-                       sram_write_bytes=t.sram_write, dram_read_bytes=t.dram_read, dram_write_bytes=t.dram_write,
-                       footprint_bytes=t.footprint, traffic=t)
+        return LayerResult(name=node.name, op=node.op.value, unit="vector", input_on_chip=op.out_on_chip,
+                           output_on_chip=op.out_on_chip)
+    loads, _, stores = op.schedule(mem)
+    chunks = len(loads)
+    resident_in = op.in_bytes - op.in_dram_bytes
+    staged_out = int(stores.sum())
+    t = memory.Traffic(ifmap_sram_write=op.in_dram_bytes, ifmap_sram_read=op.in_dram_bytes,
+                       ofmap_sram_read=resident_in, ofmap_sram_write=0 if staged_out else op.out_bytes,
+                       acc_sram_write=staged_out, acc_sram_read=staged_out,
+                       dram_read=op.in_dram_bytes, dram_write=staged_out,
+                       footprint=2 * math.ceil(op.in_dram_bytes / chunks) + 2 * math.ceil(staged_out / chunks))
+    return LayerResult(name=node.name, op=node.op.value, unit="vector", compute_cycles=compute_cycles,
+                       stall_cycles=stall_cycles, sram_read_bytes=t.sram_read, sram_write_bytes=t.sram_write,
+                       dram_read_bytes=t.dram_read, dram_write_bytes=t.dram_write,
+                       footprint_bytes=t.footprint + store_bytes, steps=chunks,
+                       input_on_chip=op.in_dram_bytes == 0, output_on_chip=op.out_on_chip, traffic=t)
 
 
-def map_graph(graph: Graph, cfg: AcceleratorConfig, batch: int = 1, timing_model: str = "hwsim") -> MapResult:
-    """Map every layer of `graph` (float or quantized: only shapes matter) onto `cfg`."""
-    cycles_of = timing.TIMINGS[timing_model]
+def map_graph(graph: Graph, cfg: AcceleratorConfig, batch: int = 1, timing_model: str = "hwsim",
+              weight_bits: int = 8, act_bits: int = 8) -> MapResult:
+    """Map every layer of `graph` (float or quantized: only shapes matter) onto `cfg`, weights and
+    activations stored packed at `weight_bits`/`act_bits` bits. With timing "scalesim" an array
+    layer's compute cycles are SCALE-Sim 3.0's for the whole untiled layer and it has no stalls
+    (SCALE-Sim's CALC mode); its bytes are still the mapped schedule's."""
+    mem = memory.Memory.of(cfg)
+    res = memory.plan_residency(graph, batch, mem.store_bytes, act_bits)
     layers = []
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         if node.op in GEMM_OPS:
-            p = plan(gemm_of(node, batch), cfg)
-            layers.append(gemm_layer(node, p, cycles_of(p), cfg, batch, with_stalls=timing_model == "hwsim"))
+            layer = tiling.Layer.of(node, batch, node.inputs[0] in res.on_chip, node.output in res.on_chip,
+                                    weight_bits, act_bits)
+            m = tiling.map_layer(layer, cfg, mem)
+            if timing_model == "hwsim":
+                compute, stall = m.compute_cycles, m.stall_cycles
+            else:
+                compute, stall = timing.TIMINGS[timing_model](plan(gemm_of(node, batch), cfg)), 0
+            layers.append(gemm_layer(node, layer, m, compute, stall, cfg, res.store_bytes[i]))
         else:
-            layers.append(vector_layer(node, graph, cfg, batch))
+            op = vector_op(node, graph, cfg, batch, res.on_chip, act_bits)
+            loads, computes, stores = op.schedule(mem)
+            total = tiling.pipeline_cycles(mem, loads, 0 * loads, computes, stores) if node.op is not Op.FLATTEN else 0
+            layers.append(vector_layer(node, op, mem, op.compute_cycles, total - op.compute_cycles,
+                                       res.store_bytes[i]))
     return MapResult(model=graph.name, config=cfg, batch=batch, engine="analytical", timing=timing_model,
                      layers=tuple(layers))

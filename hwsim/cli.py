@@ -143,8 +143,9 @@ def cmd_map(args: argparse.Namespace) -> int:
         run = run_cycle(qgraph, x_q, cfg, batch=args.batch)
         exact = bool(np.array_equal(run.output, run_int(qgraph, x_q, acc_type=run.acc_type)))
         result = run.result
-        note = (f"cycle engine: stepped {run.simulated_cycles:,} array cycles on {source}; outputs "
-                f"{'bit-exact with' if exact else 'DIFFER from'} quant's integer executor")
+        note = (f"cycle engine: stepped {run.simulated_cycles:,} array cycles on the PE grid and every tile's "
+                f"DMA on its queue, on {source}; outputs {'bit-exact with' if exact else 'DIFFER from'} quant's "
+                "integer executor")
     else:
         result = map_graph(graph, cfg, batch=args.batch, timing_model=args.timing)
     if args.json:

@@ -44,9 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.analytical import MapResult, gemm_layer, vector_layer
+from hwsim.analytical import MapResult, gemm_layer, vector_layer, vector_op
 from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.mapping import GEMM_OPS, FoldPlan, Gemm, gemm_of, plan
+from hwsim.memory import Memory, plan_residency
+from hwsim.tiling import Layer, Mapping, Step, map_layer, schedule
 from quant.errors import ConfigError, IRError
 from quant.fixedpoint import IntType
 from quant.int_exec import INT_KERNELS, apply_requant, check_accumulator
@@ -91,31 +93,61 @@ def gemm_sim_bytes(p: FoldPlan, replicas: int) -> int:
     return 2 * (shared + replicas * per_replica)  # x2: numpy temporaries and allocator slack
 
 
+@dataclass(frozen=True)
+class LayerSchedule:
+    """What the compiler hands the cycle engine for one GEMM layer: the tiled schedule."""
+    node: Node
+    layer: Layer
+    mapping: Mapping
+    steps: tuple[Step, ...]
+    cfg: AcceleratorConfig
+
+    def sim_bytes(self, replicas: int) -> int:
+        """The bytes this layer holds at its peak for `replicas` arrays: the layer's operands and
+        accumulators (int8 im2col, int64 A and output) plus the largest chunk's simulation."""
+        g = self.layer.gemm
+        operands = replicas * g.groups * g.m * (g.k * 9 + g.n * 8 * 2)
+        chunks = {(s.m, s.k, s.n) for s in self.steps}
+        return operands + max(gemm_sim_bytes(plan(Gemm(*c), self.cfg), replicas) for c in chunks)
+
+
+def compile_schedules(graph: Graph, cfg: AcceleratorConfig, batch: int) -> list[LayerSchedule]:
+    """Every GEMM layer's schedule: residency, the mapper's tiling and its steps (shapes only)."""
+    mem = Memory.of(cfg)
+    res = plan_residency(graph, batch, mem.store_bytes)
+    out = []
+    for node in graph.nodes:
+        if node.op in GEMM_OPS:
+            layer = Layer.of(node, batch, node.inputs[0] in res.on_chip, node.output in res.on_chip)
+            mapping = map_layer(layer, cfg, mem)
+            out.append(LayerSchedule(node, layer, mapping, tuple(schedule(layer, mem, mapping)), cfg))
+    return out
+
+
 def check_cycle_memory(graph: Graph, cfg: AcceleratorConfig, batch: int = 1,
                        limit_bytes: int | None = None) -> None:
     """Refuse, before anything runs, a graph whose array run of `batch` images would not fit the
     cycle engine's memory limit (one replica; more replicas run in chunks). Shapes only, so a float
     graph answers for its quantized form."""
     limit = CYCLE_MEMORY_LIMIT_BYTES if limit_bytes is None else limit_bytes
-    for node in graph.nodes:
-        if node.op in GEMM_OPS:
-            gemm = gemm_of(node, batch)
-            need = gemm_sim_bytes(plan(gemm, cfg), 1)
-            if need > limit:
-                raise ConfigError(f"the cycle engine would need about {_gib(need)} for layer {node.name!r} at batch "
-                                  f"{batch} (M = {gemm.m:,}), over its {_gib(limit)} limit: use a smaller --batch or "
-                                  "array, or --engine analytical (the same cycle counts, in closed form)")
+    for sched in compile_schedules(graph, cfg, batch):
+        need = sched.sim_bytes(1)
+        if need > limit:
+            raise ConfigError(f"the cycle engine would need about {_gib(need)} for layer {sched.node.name!r} at "
+                              f"batch {batch} (M = {sched.layer.gemm.m:,}), over its {_gib(limit)} limit: use a "
+                              "smaller --batch or array, or --engine analytical (the same cycle counts, in closed "
+                              "form)")
 
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
 
 
-def _replica_chunk(p: FoldPlan, replicas: int, limit: int) -> int:
+def _replica_chunk(sched: LayerSchedule, replicas: int, limit: int) -> int:
     """How many replicas to simulate at once within `limit` (at least 1; check_cycle_memory refuses
     layers where one replica alone does not fit)."""
-    base = gemm_sim_bytes(p, 0)
-    per = gemm_sim_bytes(p, 1) - base
+    base = sched.sim_bytes(0)
+    per = sched.sim_bytes(1) - base
     return max(1, min(replicas, (limit - base) // per))
 
 
@@ -363,6 +395,67 @@ def gemm_result(node: Node, out: np.ndarray, batch: int) -> np.ndarray:
     return acc.reshape(reps * batch, groups * n, oh, ow)
 
 
+class DmaQueue:
+    """The DMA engine stepped one cycle at a time (hwsim.memory's link, modelled independently of its
+    closed form): transfers run one after another; each waits `latency` cycles for its first data,
+    then moves `bw` bytes per cycle until its whole requests have arrived."""
+
+    def __init__(self, mem: Memory) -> None:
+        self.mem = mem
+        self.queue: list[int] = []
+        self.wait = 0
+        self.moved_cycles = 0
+        self.need = 0
+
+    def push(self, nbytes: int) -> None:
+        if nbytes > 0:
+            self.queue.append(nbytes)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue) or self.need > 0
+
+    def tick(self) -> None:
+        if self.need == 0:
+            if not self.queue:
+                return
+            nbytes = self.queue.pop(0)
+            req = self.mem.request_bytes
+            self.need, self.wait, self.moved_cycles = -(-nbytes // req) * req, self.mem.latency, 0
+        if self.wait:
+            self.wait -= 1
+            return
+        self.moved_cycles += 1
+        if self.moved_cycles * self.mem.bw >= self.need:
+            self.need = 0
+
+
+def step_pipeline(mem: Memory, loads: list[tuple[int, ...]], computes: list[int], stores: list[int]) -> int:
+    """Cycles of a schedule run by the sequencer, stepped cycle by cycle: before step 0 the DMA loads
+    chunk 0's operands; step i starts chunk i on the array (busy computes[i] cycles) and gives the
+    DMA chunk i+1's loads and the output tile stored after step i-1; a step ends when both the array
+    and the DMA are idle; after the last step the DMA stores the last output tile."""
+    dma, clock = DmaQueue(mem), 0
+
+    def drain(array_cycles: int) -> int:
+        elapsed = 0
+        while dma.busy or elapsed < array_cycles:
+            dma.tick()
+            elapsed += 1
+        return elapsed
+
+    for nbytes in loads[0]:
+        dma.push(nbytes)
+    clock += drain(0)
+    for i, compute in enumerate(computes):
+        for nbytes in (loads[i + 1] if i + 1 < len(loads) else ()):
+            dma.push(nbytes)
+        dma.push(stores[i - 1] if i else 0)
+        clock += drain(compute)
+    dma.push(stores[-1] if stores else 0)
+    return clock + drain(0)
+
+
 @dataclass(frozen=True)
 class CycleRun:
     result: MapResult
@@ -373,7 +466,8 @@ class CycleRun:
 
 
 def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int = 1) -> CycleRun:
-    """Run a quantized graph with every Conv/Dense on the simulated PE grid.
+    """Run a quantized graph with every Conv/Dense on the simulated PE grid, chunk by chunk as the
+    mapper tiled it, with the DMA queue stepping every tile's loads and stores.
 
     x_q holds replicas * batch int8 images; each group of `batch` images is one
     array run (they share M), and replicas run in lockstep on identical arrays."""
@@ -382,46 +476,71 @@ def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int
     x_q = np.asarray(x_q)
     if batch < 1 or x_q.shape[0] % batch:
         raise ConfigError(f"{x_q.shape[0]} images do not split into runs of batch {batch}")
-    check_cycle_memory(qgraph, cfg, batch)
+    schedules = {s.node.name: s for s in compile_schedules(qgraph, cfg, batch)}  # shared with the analytical engine
+    limit = CYCLE_MEMORY_LIMIT_BYTES
+    for sched in schedules.values():
+        if sched.sim_bytes(1) > limit:
+            check_cycle_memory(qgraph, cfg, batch, limit)  # raises, naming the layer
     acc_type = IntType(cfg.acc_bits)
+    mem = Memory.of(cfg)
+    res = plan_residency(qgraph, batch, mem.store_bytes)
     tensors = {qgraph.input_name: x_q}
     layers, stepped = [], 0
-    for node in qgraph.nodes:
+    for i, node in enumerate(qgraph.nodes):
         inputs = [tensors[t] for t in node.inputs]
         if node.op in GEMM_OPS:
-            acc, fold_plan, cycles = _gemm_on_array(node, inputs[0], cfg, batch)
+            sched = schedules[node.name]
+            acc, computes = _gemm_on_array(sched, inputs[0], cfg, batch)
             check_accumulator(node, acc, acc_type)
             tensors[node.output] = apply_requant(acc, node.quant.requant).astype(np.int8)
-            layers.append(gemm_layer(node, fold_plan, cycles, cfg, batch))
-            stepped += cycles
+            steps = sched.steps
+            total = step_pipeline(mem, [(s.a_bytes, s.b_bytes) for s in steps], computes,
+                                  [s.store_bytes for s in steps])
+            layers.append(gemm_layer(node, sched.layer, sched.mapping, sum(computes), total - sum(computes), cfg,
+                                     res.store_bytes[i]))
+            stepped += sum(computes)
         else:
             tensors[node.output] = INT_KERNELS[node.op].run(node, inputs, acc_type)
-            layers.append(vector_layer(node, qgraph, cfg, batch))
+            op = vector_op(node, qgraph, cfg, batch, res.on_chip)
+            total = 0
+            if node.op is not Op.FLATTEN:
+                loads, computes, stores = op.schedule(mem)
+                total = step_pipeline(mem, [(int(b),) for b in loads], [int(c) for c in computes],
+                                      [int(b) for b in stores])
+            layers.append(vector_layer(node, op, mem, op.compute_cycles, total - op.compute_cycles,
+                                       res.store_bytes[i]))
     result = MapResult(model=qgraph.name, config=cfg, batch=batch, engine="cycle", timing="hwsim",
                        layers=tuple(layers))
     return CycleRun(result=result, output=tensors[qgraph.output], tensors=tensors, simulated_cycles=stepped,
                     acc_type=acc_type)
 
 
-def _gemm_on_array(node: Node, x: np.ndarray, cfg: AcceleratorConfig, batch: int
-                   ) -> tuple[np.ndarray, FoldPlan, int]:
-    """One GEMM layer on the simulated array: the accumulators (bias added) of all images, the
-    fold plan and the cycles of one array run. Replicas go through in chunks that fit the memory
-    limit; every chunk steps the same schedule, so the cycles are one run's."""
-    fold_plan = plan(gemm_of(node, batch), cfg)
+def _gemm_on_array(sched: LayerSchedule, x: np.ndarray, cfg: AcceleratorConfig, batch: int
+                   ) -> tuple[np.ndarray, list[int]]:
+    """One GEMM layer on the simulated array, one chunk of its schedule at a time, partial sums
+    adding up in the accumulator SRAM: the accumulators (bias added) of all images and each step's
+    array cycles. Replicas go through in chunks that fit the memory limit; every chunk steps the
+    same schedule, so the cycles are one run's."""
+    node, g = sched.node, sched.layer.gemm
     replicas = x.shape[0] // batch
-    chunk = _replica_chunk(fold_plan, replicas, CYCLE_MEMORY_LIMIT_BYTES)
-    accs, cycles = [], set()
+    chunk = _replica_chunk(sched, replicas, CYCLE_MEMORY_LIMIT_BYTES)
+    accs, runs = [], []
     for r0 in range(0, replicas, chunk):
         a, w, _ = gemm_operands(node, x[r0 * batch:(r0 + chunk) * batch], batch)
-        run = simulate_gemm(a, w, fold_plan)
+        out = np.zeros((a.shape[0], g.groups, g.m, g.n), np.int64)
+        cycles = []
+        for s in sched.steps:
+            run = simulate_gemm(a[:, s.g:s.g + 1, s.m0:s.m0 + s.m, s.k0:s.k0 + s.k],
+                                w[None, s.g:s.g + 1, s.k0:s.k0 + s.k, s.n0:s.n0 + s.n], plan(Gemm(s.m, s.k, s.n), cfg))
+            out[:, s.g, s.m0:s.m0 + s.m, s.n0:s.n0 + s.n] += run.out[:, 0]
+            cycles.append(run.cycles)
         del a
-        accs.append(gemm_result(node, run.out, batch))
-        cycles.add(run.cycles)
-    if len(cycles) != 1:
-        raise RuntimeError(f"node {node.name!r}: replica chunks took different cycles {sorted(cycles)}")
+        accs.append(gemm_result(node, out, batch))
+        runs.append(cycles)
+    if any(c != runs[0] for c in runs):
+        raise RuntimeError(f"node {node.name!r}: replica chunks took different cycles")
     acc = accs[0] if len(accs) == 1 else np.concatenate(accs)
-    return acc + _bias_shape(node), fold_plan, cycles.pop()
+    return acc + _bias_shape(node), runs[0]
 
 
 def _bias_shape(node: Node) -> np.ndarray:

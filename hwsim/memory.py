@@ -1,49 +1,74 @@
-"""SRAM and DRAM traffic of one layer: pure functions, bytes throughout.
+"""The memory system: SRAM buffers, the DRAM link, per-layer traffic and what stays on chip.
+Pure functions and frozen dataclasses; bytes and cycles throughout.
 
-The three on-chip buffers (ifmap, filter, ofmap) are each double-buffered: one
-half holds the working set the array reads while the other half fills from
-DRAM. int8 operands are 1 byte; partial sums are int32 (4 bytes).
+Buffers (each double-buffered where it holds tiles: one half is read while the DMA fills the other):
+  ifmap   int8 A tiles (raw input rows for hardware im2col)      half = ifmap_sram_kib / 2
+  filter  int8 B tiles + per-channel int32 bias and multiplier   half = filter_sram_kib / 2
+  acc     int32 partial sums of the output tile being reduced    half = acc_sram_kib / 2
+  ofmap   the activation store: layer outputs kept on chip for their consumers (whole buffer)
 
-Per GEMM layer (G groups of M x K x N, fold plan with Fr row folds and Fc col
-folds, tiles of the array size):
+DRAM link: one transfer of N bytes takes
 
-  fold working set   OS: A tile min(R,M)*K (ifmap), B tile K*min(C,N) (filter)
-                     WS: B tile min(R,K)*min(C,N) (filter), A stream M*min(R,K) (ifmap)
-                     IS: A tile min(R,K)*min(C,M) (ifmap), B stream N*min(R,K) (filter)
-                     An ifmap tile never exceeds the raw ifmap of its group (im2col is
-                     generated from SRAM by the address generator). A tile larger than
-                     half its buffer is an error: the layer cannot run one fold.
-  DRAM reads         raw ifmap and weights (+8 B per output channel: int32 bias and
-                     int32 requant multiplier/shift) once if the whole tensor fits in
-                     half its buffer; otherwise the operand the dataflow streams is
-                     re-read once per col fold (OS picks the cheaper loop order).
-                     WS/IS with Fr > 1 keep int32 partial sums in the ofmap buffer;
-                     when 4*M*N does not fit in its half they spill to DRAM
-                     (written and read back once per extra row fold).
-  DRAM writes        the int8 output once (requantized on the way out), plus spills.
-  SRAM reads         every fold reads its tiles: OS A: G*Fc*M*K, B: G*Fr*K*N;
-                     WS A: G*Fc*M*K, B: G*K*N; IS A: G*K*M, B: G*Fc*N*K;
-                     ofmap: the bytes written back to DRAM, plus partial-sum re-reads.
-  SRAM writes        DRAM fills of ifmap and filter, plus outputs (int8, or int32
-                     partials 4*G*M*N*Fr when Fr > 1 in WS/IS).
-  stall cycles       the first fold's tiles must arrive before compute starts
-                     (prologue); afterwards DRAM overlaps compute. So
-                     stall = max(prologue, ceil(dram_bytes / bw) - compute_cycles).
+    dma_cycles(N) = latency + c,   c = the fewest cycles with c * bw >= ceil(N / S) * S
 
-Vector-unit layers read their inputs from DRAM and write their output back;
-stall = max(0, ceil(dram_bytes / bw) - vector_cycles). Flatten is a view: free.
+(S = request bytes: a transfer moves whole requests; its requests are pipelined, so the latency is
+paid once per transfer; transfers run one after another). N = 0 costs nothing.
+
+Residency (plan_residency): walking the graph in order, a layer output stays in the activation store
+when it fits beside every resident tensor that is live over its own lifetime (from its producer to
+its last consumer); the graph input and output always cross DRAM. Flatten is a view: its output is
+its input. Whatever does not fit goes to DRAM and comes back.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from hwsim.config import AcceleratorConfig, Dataflow
-from hwsim.mapping import FoldPlan
-from quant.errors import ConfigError
+import numpy as np
+
+from hwsim.config import AcceleratorConfig
+from quant.ir import Graph, Op
 
 CHANNEL_PARAM_BYTES = 8  # int32 bias + int32 requant multiplier (shift packed alongside)
 PSUM_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of one half of each double-buffered SRAM, the activation store, and the DRAM link."""
+    ifmap_half: int
+    filter_half: int
+    acc_half: int
+    store_bytes: int           # the ofmap SRAM: activations kept on chip
+    bw: float = 4.0            # DRAM bytes per cycle
+    latency: int = 0           # cycles per transfer before its first data
+    request_bytes: int = 64    # transfers move whole requests
+
+    @classmethod
+    def of(cls, cfg: AcceleratorConfig) -> Memory:
+        return cls(cfg.sram_bytes("ifmap") // 2, cfg.sram_bytes("filter") // 2, cfg.sram_bytes("acc") // 2,
+                   cfg.sram_bytes("ofmap"), cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, cfg.dram_request_bytes)
+
+    def dma_array(self, nbytes) -> np.ndarray:
+        """dma_cycles of every element (see the module doc)."""
+        nbytes = np.asarray(nbytes, dtype=np.int64)
+        moved = -(-nbytes // self.request_bytes) * self.request_bytes
+        c = np.ceil(moved / self.bw).astype(np.int64)
+        c = np.where((c - 1) * self.bw >= moved, c - 1, c)  # the float division may round either way
+        c = np.where(c * self.bw < moved, c + 1, c)
+        return np.where(nbytes > 0, self.latency + c, 0)
+
+    def dma_cycles(self, nbytes: int) -> int:
+        """dma_array of one transfer, in plain Python (the same float operations, so the same result)."""
+        if nbytes <= 0:
+            return 0
+        moved = -(-nbytes // self.request_bytes) * self.request_bytes
+        c = math.ceil(moved / self.bw)
+        if (c - 1) * self.bw >= moved:
+            c -= 1
+        if c * self.bw < moved:
+            c += 1
+        return self.latency + c
 
 
 @dataclass(frozen=True)
@@ -51,108 +76,67 @@ class Traffic:
     """Bytes moved by one layer, per buffer, and its on-chip footprint."""
     ifmap_sram_read: int = 0
     filter_sram_read: int = 0
+    acc_sram_read: int = 0
     ofmap_sram_read: int = 0
     ifmap_sram_write: int = 0
     filter_sram_write: int = 0
+    acc_sram_write: int = 0
     ofmap_sram_write: int = 0
     dram_read: int = 0
     dram_write: int = 0
-    footprint: int = 0  # peak bytes resident on chip
-    prologue: int = 0  # bytes that must arrive before the first fold can start
+    footprint: int = 0  # peak bytes of tiles in use (the resident activations are counted by the caller)
+
+    BUFFERS = ("ifmap", "filter", "acc", "ofmap")
 
     @property
     def sram_read(self) -> int:
-        return self.ifmap_sram_read + self.filter_sram_read + self.ofmap_sram_read
+        return sum(getattr(self, f"{b}_sram_read") for b in self.BUFFERS)
 
     @property
     def sram_write(self) -> int:
-        return self.ifmap_sram_write + self.filter_sram_write + self.ofmap_sram_write
+        return sum(getattr(self, f"{b}_sram_write") for b in self.BUFFERS)
 
     @property
     def dram(self) -> int:
         return self.dram_read + self.dram_write
 
 
-def _fits(nbytes: int, cfg: AcceleratorConfig, buffer: str) -> bool:
-    return nbytes <= cfg.sram_bytes(buffer) // 2
+@dataclass(frozen=True)
+class Residency:
+    """Which tensors stay in the activation store, and the store's bytes in use at each node."""
+    on_chip: frozenset[str]
+    store_bytes: tuple[int, ...]  # per node of graph.nodes: resident bytes live while it runs
 
 
-def _require(layer: str, buffer: str, nbytes: int, what: str, cfg: AcceleratorConfig) -> None:
-    if not _fits(nbytes, cfg, buffer):
-        half = cfg.sram_bytes(buffer) // 2
-        raise ConfigError(f"layer {layer!r} cannot fit one {cfg.dataflow.value.upper()} fold: {what} needs "
-                          f"{nbytes:,} B of {buffer} SRAM but only {half:,} B is usable "
-                          f"({getattr(cfg, buffer + '_sram_kib')} KiB double-buffered); enlarge --sram or the "
-                          "array, or pick another dataflow")
+def tensor_bytes(graph: Graph, tensor: str, batch: int, bits: int = 8) -> int:
+    """Bytes of an activation tensor of `bits`-bit values, packed."""
+    return -(-batch * math.prod(graph.shape_of(tensor)[1:]) * bits // 8)
 
 
-def gemm_traffic(layer: str, p: FoldPlan, ifmap_bytes: int, weight_bytes: int, ofmap_bytes: int,
-                 cfg: AcceleratorConfig) -> Traffic:
-    g, (m, k, n) = p.gemm.groups, (p.gemm.m, p.gemm.k, p.gemm.n)
-    fr, fc, r, c = p.row_folds, p.col_folds, p.rows, p.cols
-    group_ifmap = math.ceil(ifmap_bytes / g)
-    filter_bytes = weight_bytes + CHANNEL_PARAM_BYTES * g * n
-    if p.dataflow is Dataflow.OS:
-        a_tile, b_tile = min(min(r, m) * k, group_ifmap), k * min(c, n)
-        a_what, b_what = f"{min(r, m)} output pixels x K={k} im2col bytes", f"K={k} x {min(c, n)} filters"
-        a_reads, b_reads = g * fc * m * k, g * fr * k * n
-    elif p.dataflow is Dataflow.WS:
-        a_tile, b_tile = min(m * min(r, k), group_ifmap), min(r, k) * min(c, n)
-        a_what, b_what = f"M={m} x {min(r, k)} streamed im2col bytes", f"{min(r, k)} x {min(c, n)} stationary weights"
-        a_reads, b_reads = g * fc * m * k, g * k * n
-    else:
-        a_tile, b_tile = min(min(r, k) * min(c, m), group_ifmap), n * min(r, k)
-        a_what, b_what = f"{min(r, k)} x {min(c, m)} stationary inputs", f"N={n} x {min(r, k)} streamed weights"
-        a_reads, b_reads = g * k * m, g * fc * n * k
-    _require(layer, "ifmap", a_tile, a_what, cfg)
-    _require(layer, "filter", b_tile, b_what, cfg)
-
-    a_fits, b_fits = _fits(ifmap_bytes, cfg, "ifmap"), _fits(filter_bytes, cfg, "filter")
-    if p.dataflow is Dataflow.OS:
-        # n-outer re-reads the ifmap per col fold; m-outer re-reads the filters per row fold
-        n_outer = ifmap_bytes * (1 if a_fits else fc) + filter_bytes
-        m_outer = ifmap_bytes + filter_bytes * (1 if b_fits else fr)
-        a_dram, b_dram = (ifmap_bytes * (1 if a_fits else fc), filter_bytes) if n_outer <= m_outer else \
-            (ifmap_bytes, filter_bytes * (1 if b_fits else fr))
-    elif p.dataflow is Dataflow.WS:
-        a_dram, b_dram = ifmap_bytes * (1 if a_fits else fc), filter_bytes
-    else:
-        a_dram, b_dram = ifmap_bytes, filter_bytes * (1 if b_fits else fc)
-
-    outputs = g * m * n
-    partials = p.dataflow is not Dataflow.OS and fr > 1
-    spill = 0
-    if partials:
-        psum_bytes = PSUM_BYTES * m * n
-        if not _fits(psum_bytes, cfg, "ofmap"):
-            spill = 2 * PSUM_BYTES * outputs * (fr - 1)
-        o_write = PSUM_BYTES * outputs * fr
-        o_read = PSUM_BYTES * outputs * fr  # fr - 1 accumulate re-reads + the final read into requant
-        o_resident = min(psum_bytes, cfg.sram_bytes("ofmap") // 2)
-    else:
-        o_write = o_read = ofmap_bytes
-        o_resident = 2 * min(r * c, ofmap_bytes)
-    a_resident = ifmap_bytes if a_fits else 2 * a_tile
-    b_resident = filter_bytes if b_fits else 2 * b_tile
-    return Traffic(ifmap_sram_read=a_reads, filter_sram_read=b_reads, ofmap_sram_read=o_read,
-                   ifmap_sram_write=a_dram, filter_sram_write=b_dram, ofmap_sram_write=o_write,
-                   dram_read=a_dram + b_dram + spill // 2, dram_write=ofmap_bytes + spill // 2,
-                   footprint=a_resident + b_resident + o_resident, prologue=a_tile + b_tile)
-
-
-def vector_traffic(in_bytes: int, out_bytes: int) -> Traffic:
-    return Traffic(ifmap_sram_read=in_bytes, ifmap_sram_write=in_bytes, ofmap_sram_write=out_bytes,
-                   ofmap_sram_read=out_bytes, dram_read=in_bytes, dram_write=out_bytes,
-                   footprint=in_bytes + out_bytes)
-
-
-def dram_cycles(nbytes: int, cfg: AcceleratorConfig) -> int:
-    return math.ceil(nbytes / cfg.dram_bytes_per_cycle)
-
-
-def gemm_stall_cycles(t: Traffic, compute: int, cfg: AcceleratorConfig) -> int:
-    return max(dram_cycles(t.prologue, cfg), dram_cycles(t.dram, cfg) - compute)
-
-
-def vector_stall_cycles(t: Traffic, compute: int, cfg: AcceleratorConfig) -> int:
-    return max(0, dram_cycles(t.dram, cfg) - compute)
+def plan_residency(graph: Graph, batch: int, store_bytes: int, bits: int = 8) -> Residency:
+    """Greedy in graph order: an output stays on chip when it fits beside the resident tensors live
+    over its lifetime (see the module doc)."""
+    nodes = graph.nodes
+    alias = {}  # Flatten output -> the tensor it views
+    for n in nodes:
+        if n.op is Op.FLATTEN:
+            alias[n.output] = alias.get(n.inputs[0], n.inputs[0])
+    must_cross = {graph.output, alias.get(graph.output, graph.output)}
+    last_use = {}
+    for i, n in enumerate(nodes):
+        for t in n.inputs:
+            last_use[alias.get(t, t)] = i
+    live = [0] * len(nodes)
+    on_chip = set()
+    for i, n in enumerate(nodes):
+        t = n.output
+        if t in alias or t in must_cross or t not in last_use:
+            continue
+        end = last_use[t]
+        size = tensor_bytes(graph, t, batch, bits)
+        if all(live[j] + size <= store_bytes for j in range(i, end + 1)):
+            on_chip.add(t)
+            for j in range(i, end + 1):
+                live[j] += size
+    on_chip |= {a for a, src in alias.items() if src in on_chip}
+    return Residency(frozenset(on_chip), tuple(live))

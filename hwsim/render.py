@@ -52,9 +52,9 @@ def print_table(console: Console, table: Table) -> None:
 
 
 def make_console() -> Console:
-    """stdout console; 160 columns when not a terminal so piped tables do not wrap."""
+    """stdout console; 200 columns when not a terminal so piped tables do not wrap."""
     probe = Console()
-    return probe if probe.is_terminal else Console(width=160)
+    return probe if probe.is_terminal else Console(width=200)
 
 
 def summary_table(summary: Summary, console: Console | None = None) -> None:
@@ -125,9 +125,10 @@ def quantize_report(result: QuantResult, out: Path, qdq: str | None, console: Co
                   + (f" and {printable(qdq)}" if qdq else ""), highlight=False, markup=False)
 
 
-MAP_CSV_FIELDS = ("name", "op", "unit", "m", "k", "n", "groups", "folds", "macs", "compute_cycles", "stall_cycles",
-                  "total_cycles", "utilization", "mapping_efficiency", "sram_read_bytes", "sram_write_bytes",
-                  "dram_read_bytes", "dram_write_bytes", "footprint_bytes")
+MAP_CSV_FIELDS = ("name", "op", "unit", "m", "k", "n", "groups", "tile_m", "tile_k", "tile_n", "order", "steps",
+                  "folds", "macs", "compute_cycles", "stall_cycles", "total_cycles", "utilization",
+                  "mapping_efficiency", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes",
+                  "footprint_bytes", "input_on_chip", "output_on_chip")
 
 
 def map_csv(result: MapResult) -> str:
@@ -135,7 +136,9 @@ def map_csv(result: MapResult) -> str:
     writer = csv.DictWriter(buf, fieldnames=MAP_CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for layer in result.layers:
-        writer.writerow(layer.to_dict())
+        row = layer.to_dict()
+        row.update({f"tile_{d}": v for d, v in row.pop("tile").items()})
+        writer.writerow(row)
     return buf.getvalue()
 
 
@@ -146,19 +149,20 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
              f"batch {result.batch}, "
              f"{result.engine} engine, {result.timing} timing; latency in µs")
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("layer", "op", "M", "K", "N", "folds", "compute", "stall", "total cyc", "util",
+    for col in ("layer", "op", "M", "K", "N", "tile MxKxN", "steps", "compute", "stall", "total cyc", "util",
                 "SRAM rd", "SRAM wr", "DRAM rd", "DRAM wr", "latency"):
         t.add_column(col, justify="left" if col in ("layer", "op") else "right", no_wrap=True)
     mhz = cfg.clock_mhz
     for r in result.layers:
         gemm = r.unit == "array"
         dims = (f"{r.m:,}", f"{r.k:,}", f"{r.n:,}" + (f"x{r.groups}" if r.groups > 1 else "")) if gemm else ("", "", "")
-        t.add_row(cell(r.name), cell(r.op), *dims, f"{r.folds:,}" if gemm else "vector", f"{r.compute_cycles:,}",
+        tile = f"{r.tile[0]:,}x{r.tile[1]:,}x{r.tile[2]:,} {r.order}" if gemm else "vector"
+        t.add_row(cell(r.name), cell(r.op), *dims, tile, f"{r.steps:,}", f"{r.compute_cycles:,}",
                   f"{r.stall_cycles:,}", f"{r.total_cycles:,}", f"{100 * r.utilization:.1f}%" if gemm else "",
                   *(_kib(getattr(r, f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                                                   "dram_write_bytes")), _micros(r.total_cycles, mhz))
     t.add_section()
-    t.add_row("total", "", "", "", "", f"{result.total('folds'):,}", f"{result.total('compute_cycles'):,}",
+    t.add_row("total", "", "", "", "", "", f"{result.total('steps'):,}", f"{result.total('compute_cycles'):,}",
               f"{result.total('stall_cycles'):,}", f"{result.total_cycles:,}", f"{100 * result.utilization:.1f}%",
               *(_kib(result.total(f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                                                 "dram_write_bytes")), _micros(result.total_cycles, mhz))
@@ -170,9 +174,19 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
                   f"{_bytes(1024 * cfg.sram_kib_total)} SRAM (ifmap/filter/ofmap/acc {cfg.ifmap_sram_kib}/"
                   f"{cfg.filter_sram_kib}/{cfg.ofmap_sram_kib}/{cfg.acc_sram_kib} KiB); DRAM link "
                   f"{cfg.dram_bytes_per_cycle:g} B/cycle, {cfg.dram_latency_cycles:,}-cycle latency, "
-                  f"{cfg.dram_request_bytes:,} B requests", highlight=False)
+                  f"{cfg.dram_request_bytes:,} B requests\n"
+                  f"activations kept on chip: {_on_chip(result)}", highlight=False)
     if note:
         console.print(note, highlight=False, markup=False)
+
+
+def _on_chip(result: MapResult) -> str:
+    kept = [r for r in result.layers if r.output_on_chip and r.op != "Flatten"]
+    if not kept:
+        return "none (every layer output goes to DRAM and back)"
+    if len(kept) == sum(1 for r in result.layers if r.op != "Flatten") - 1:
+        return "all but the graph output (no activation goes through DRAM)"
+    return f"{len(kept)} of {len(result.layers)} layer outputs (the rest go through DRAM)"
 
 
 def _per_second(latency_s: float) -> str:

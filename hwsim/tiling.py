@@ -1,95 +1,80 @@
-"""The tiler and mapper (issue 14, first step): every GEMM layer as a loop nest over tiles that fit
-the SRAM halves, K split into chunks that accumulate in place, and a per-tile DMA pipeline.
+"""The tiler and mapper: every GEMM layer as a loop nest over tiles that fit the SRAM halves, K split
+into chunks that accumulate in the accumulator SRAM, and a per-step DMA pipeline. Pure functions;
+bytes and cycles throughout. The analytical engine costs a schedule in closed form (`evaluate`,
+vectorized); the cycle engine steps the same schedule (`schedule`, a plain loop) on its PE grid and
+its own DMA queue.
 
-Not yet used by `hwsim map`, the cycle engine or the RTL: this module is the schedule they will
-share. Pure functions; bytes and cycles throughout.
-
-The machine (DESIGN.md's accelerator): ifmap and filter SRAMs hold int8 operands, an accumulator
-SRAM holds int32 partial sums; each is double-buffered, so a tile's operands must fit half of their
-buffer while the DMA fills the other half. Behind them a DRAM of `bw` bytes/cycle; every request of
-up to `request_bytes` pays `latency` cycles (requests are not overlapped: a simple DMA engine).
+The machine (DESIGN.md's accelerator): ifmap and filter SRAMs hold int8 operands, the accumulator
+SRAM int32 partial sums; each is double-buffered, so a tile must fit half of its buffer while the
+DMA fills the other half. The ofmap SRAM is the on-chip activation store: a layer output that fits
+there (hwsim.memory.plan_residency) is written there and read by its consumers, never going through
+DRAM. Behind them a DRAM link (hwsim.memory.Memory.dma_cycles).
 
 Loop nest of one GEMM (G groups of M x K x N), tile (m_t, k_t, n_t):
 
     for g in groups:
       for the outer of (m tiles, n tiles):       order "mn" or "nm"
         for the inner of them:
-          for k chunk in K:                       k innermost: an output tile's partial sums
-            load A(m, k) and B(k, n) unless resident;   stay in the accumulator SRAM until the
-            compute the chunk                           last chunk, are requantized and stored once
-          store the int8 output tile              (partial sums never go to DRAM)
+          for k chunk in K:                       k innermost: the output tile's partial sums stay in
+            load A(m, k) and B(k, n) unless on chip      the accumulator SRAM until the last chunk,
+            run the chunk on the array                   are requantized and stored once (partial
+          store the int8 output tile                     sums never go to DRAM)
 
-Hardware im2col: A(m, k) of a conv is the raw input rows the m_t output pixels' windows read (halo
-included) for the k chunk's channels (k chunks are whole channels: multiples of kh * kw); the
-expanded matrix never exists. Residency: with order "mn" the A panel of an m tile (all of K) stays
-in the ifmap half across the n loop when it fits (else it is re-read per n tile), and all of B stays
-when it fits (else B is re-read per m tile); "nm" is the mirror image.
+Every chunk is one GEMM (m, k, n) on the R x C array with its own folds, so it costs
+hwsim.timing.compute_cycles of that GEMM (fill and drain included); the array's results add into
+the accumulator SRAM.
 
-Compute per chunk (hwsim's fold formula, hwsim.timing.compute_cycles): WS/IS run each chunk as its
-own GEMM (m_t, k_t, n_t); OS keeps the output tile in the PE accumulators and streams its K chunks
-back to back, so an OS tile costs compute_cycles(m_t, K, n_t), split over its chunks by k_t.
+Hardware im2col: A(m, k) of a conv is the contiguous span of raw input rows that the m output
+pixels' windows read (halo included), for the chunk's channels (k chunks are whole channels:
+multiples of kh * kw); the expanded matrix never exists. A Dense layer's A tile is m x k.
 
-Timing is a per-chunk pipeline: the DMA loads chunk i+1 (and stores any output tile finished
-before it) while chunk i computes; the first load and the last store are exposed:
+What stays on chip (else it is loaded at every visit):
+  * A, when the group's whole input (all rows, all channels) fits the ifmap half: each tile then
+    loads only the rows no earlier tile loaded (so the input is read exactly once); else, in order
+    "mn", an m tile's panel (its rows, all channels) when it fits, across the n loop; an input that
+    is already resident in the activation store is not loaded at all.
+  * B, when the group's whole filter (+ per-channel parameters) fits the filter half (loaded once);
+    else, in order "nm", an n tile's panel across the m loop.
 
-    total = dma(first load) + sum_i max(compute_i, dma_i+1) + dma(last store)
+Timing is a pipeline of steps (one per chunk): step i runs chunk i on the array while the DMA loads
+chunk i + 1's operands and stores the output tile that finished in step i - 1; a step lasts as long
+as the longer of the two. The first load and the last store are exposed:
+
+    total = dma(loads of chunk 0) + sum_i max(compute_i, dma_i) + dma(last store)
+
+where dma_i sums Memory.dma_cycles of each transfer (A tile, B tile, output tile) in step i.
 
 The mapper searches tile sizes (array-aligned powers of two and the full extent, per dimension) and
-both orders exhaustively, keeping the fewest total cycles, then the fewest DRAM bytes (tilings of
-more than MAX_STEPS steps are skipped when one of fewer fits). Not modelled yet: line-buffer reuse of
-the input rows that neighbouring m tiles share (each m tile loads its own rows, halo included), so a
-small-m tiling that wins on cycles by a shorter exposed first load can read the input more than once.
+both orders, keeping the fewest total cycles, then the fewest DRAM bytes, then the fewest steps;
+candidates whose compute alone already exceeds the best total are skipped (a bound, not a guess).
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 
 import numpy as np
 
 from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.mapping import Gemm, gemm_of, plan
+from hwsim.memory import CHANNEL_PARAM_BYTES, PSUM_BYTES, Memory, Traffic
 from hwsim.timing import compute_cycles
 from quant.errors import ConfigError
 from quant.ir import Node, Op
 
-PSUM_BYTES = 4
-CHANNEL_PARAM_BYTES = 8  # int32 bias + int32 requant multiplier (shift packed alongside)
-MAX_STEPS = 1 << 14      # the mapper skips tilings of more pipeline steps when a tiling of fewer fits
+MAX_STEPS = 1 << 12  # the mapper skips tilings of more steps when a tiling of fewer fits
 
 
-@dataclass(frozen=True)
-class Memory:
-    """Bytes of one half of each double-buffered SRAM, and the DRAM link."""
-    ifmap_half: int
-    filter_half: int
-    acc_half: int
-    bw: float = 4.0            # DRAM bytes per cycle
-    latency: int = 0           # cycles per DRAM request
-    request_bytes: int = 64    # bytes per DRAM request
-
-    @classmethod
-    def of(cls, cfg: AcceleratorConfig, acc_kib: int | None = None, latency: int = 0,
-           request_bytes: int = 64) -> Memory:
-        """The config's buffers; the accumulator SRAM is the ofmap buffer until its own key exists."""
-        acc = (acc_kib if acc_kib is not None else cfg.ofmap_sram_kib) * 1024
-        return cls(cfg.sram_bytes("ifmap") // 2, cfg.sram_bytes("filter") // 2, acc // 2,
-                   cfg.dram_bytes_per_cycle, latency, request_bytes)
-
-    def dma_array(self, nbytes: np.ndarray) -> np.ndarray:
-        """dma_cycles of every element."""
-        nbytes = np.asarray(nbytes, dtype=np.int64)
-        cycles = np.ceil(nbytes / self.bw).astype(np.int64) + self.latency * -(-nbytes // self.request_bytes)
-        return np.where(nbytes > 0, cycles, 0)
-
-    def dma_cycles(self, nbytes: int) -> int:
-        return int(self.dma_array(np.array([nbytes]))[0])
+def packed(values, bits: int):
+    """Bytes of `values` values of `bits` bits packed together (rounded up to whole bytes)."""
+    return -(-values * bits // 8)
 
 
 @dataclass(frozen=True)
 class Layer:
-    """A GEMM layer with the geometry hardware im2col needs (a Dense layer is a 1x1 'conv')."""
+    """A GEMM layer with the geometry hardware im2col needs (a Dense layer: one 'row' per M row)."""
     name: str
     gemm: Gemm
     in_h: int = 1
@@ -99,39 +84,159 @@ class Layer:
     kw: int = 1
     stride: int = 1        # vertical stride
     dilation: int = 1      # vertical dilation
+    pad_top: int = 0
     out_w: int = 1         # output pixels per output row (M runs over rows of out_w pixels)
     out_h: int = 1         # output rows per image
     dense: bool = True
+    a_on_chip: bool = False    # the input is resident in the activation store: no A loads
+    out_on_chip: bool = False  # the output stays in the activation store: no stores to DRAM
+    w_bits: int = 8            # stored weight width: values are packed, bytes = ceil(values * bits / 8)
+    a_bits: int = 8            # stored activation width (inputs and outputs)
 
     @classmethod
-    def of(cls, node: Node, batch: int = 1) -> Layer:
+    def of(cls, node: Node, batch: int = 1, a_on_chip: bool = False, out_on_chip: bool = False, w_bits: int = 8,
+           a_bits: int = 8) -> Layer:
         gemm = gemm_of(node, batch)
+        widths = {"a_on_chip": a_on_chip, "out_on_chip": out_on_chip, "w_bits": w_bits, "a_bits": a_bits}
         if node.op is Op.DENSE:
-            return cls(node.name, gemm, channels=gemm.k)
+            return cls(node.name, gemm, channels=gemm.k, **widths)
         a = node.attrs
         return cls(node.name, gemm, in_h=node.in_shape[2], in_w=node.in_shape[3],
                    channels=node.in_shape[1] // a.groups, kh=a.kernel[0], kw=a.kernel[1], stride=a.stride[0],
-                   dilation=a.dilation[0], out_w=node.out_shape[3], out_h=node.out_shape[2], dense=False)
+                   dilation=a.dilation[0], pad_top=a.pads[0], out_w=node.out_shape[3], out_h=node.out_shape[2],
+                   dense=False, **widths)
 
     @property
     def window(self) -> int:
-        return self.kh * self.kw
+        return 1 if self.dense else self.kh * self.kw
 
-    def a_bytes(self, m_t: int, k_t: int) -> int:
-        """ifmap bytes of one A chunk: m_t x k_t for Dense, the raw input rows for a conv."""
+    def row_bytes(self, k: int) -> int:
+        """Bytes of one A 'row' for a chunk of k reduction elements (a conv: one input row of the
+        chunk's ceil(k / window) channels)."""
+        return packed(k if self.dense else self.in_w * math.ceil(k / self.window), self.a_bits)
+
+    @functools.cached_property
+    def window_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per output row: the first and last real (not padding) input row its window reads
+        (in_h and -1 when it reads only padding)."""
+        s, d, reach = self.stride, self.dilation, self.dilation * (self.kh - 1)
+        base = np.arange(self.out_h, dtype=np.int64) * s - self.pad_top
+        first = base + -(-np.maximum(0, -base) // d) * d
+        last = base + (np.minimum(self.in_h - 1, base + reach) - base) // d * d
+        real = (first <= np.minimum(self.in_h - 1, base + reach)) & (last >= np.maximum(0, base))
+        return np.where(real, first, self.in_h), np.where(real, last, -1)
+
+    def _span(self, oy0: np.ndarray, oy1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Input rows [lo, hi) from the first to the last real row that the windows of output rows
+        oy0..oy1 of one image read; empty (lo == hi == 0) when they read only padding. Windows
+        clear of the padding have monotone rows; the few that touch it are taken one by one."""
+        first, last = self.window_rows
+        oy0, oy1 = np.broadcast_arrays(np.asarray(oy0, np.int64), np.asarray(oy1, np.int64))
+        top = min(self.out_h, -(-self.pad_top // self.stride))  # windows starting in the top padding
+        clear_end = max(top, (self.in_h - 1 + self.pad_top - self.dilation * (self.kh - 1)) // self.stride + 1)
+        mid_a, mid_b = np.maximum(oy0, top), np.minimum(oy1, clear_end - 1)
+        has_mid = mid_a <= mid_b
+        lo = np.where(has_mid, first[np.clip(mid_a, 0, self.out_h - 1)], self.in_h)
+        hi = np.where(has_mid, last[np.clip(mid_b, 0, self.out_h - 1)], -1)
+        for oy in [*range(top), *range(clear_end, self.out_h)]:
+            inside = (oy0 <= oy) & (oy <= oy1)
+            lo = np.where(inside, np.minimum(lo, first[oy]), lo)
+            hi = np.where(inside, np.maximum(hi, last[oy]), hi)
+        empty = lo > hi
+        return np.where(empty, 0, lo), np.where(empty, 0, hi + 1)
+
+    def tile_rows(self, m0: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For m tiles starting at output pixel m0 with m pixels: the A rows they read (all images),
+        and in global rows (image * in_h + row; Dense: the M rows) the first image's span
+        [first_lo, first_hi) and the last image's span [last_lo, end)."""
+        m0, m = np.asarray(m0, np.int64), np.asarray(m, np.int64)
         if self.dense:
-            return m_t * k_t
-        images = max(1, self.gemm.m // (self.out_w * self.out_h))
-        out_rows = min(math.ceil(m_t / self.out_w) + (1 if m_t % self.out_w else 0), images * self.out_h)
-        if out_rows <= self.out_h:
-            in_rows = min(self.in_h, (out_rows - 1) * self.stride + self.dilation * (self.kh - 1) + 1)
-        else:  # the tile spans images: whole input images (a conservative bound)
-            in_rows = min(images, math.ceil(out_rows / self.out_h) + 1) * self.in_h
-        return in_rows * self.in_w * math.ceil(k_t / self.window)
+            return m, m0, m0 + m, m0, m0 + m
+        r0, r1 = m0 // self.out_w, (m0 + m - 1) // self.out_w
+        img0, img1 = r0 // self.out_h, r1 // self.out_h
+        oy0, oy1 = r0 % self.out_h, r1 % self.out_h
+        same = img0 == img1
+        lo0, hi0 = self._span(oy0, np.where(same, oy1, self.out_h - 1))
+        lo1, hi1 = self._span(np.where(same, oy0, 0), oy1)
+        full_lo, full_hi = self._span(np.int64(0), np.int64(self.out_h - 1))
+        middle = np.maximum(img1 - img0 - 1, 0) * (full_hi - full_lo)
+        rows = np.where(same, hi0 - lo0, (hi0 - lo0) + middle + (hi1 - lo1))
+        return (rows, img0 * self.in_h + lo0, img0 * self.in_h + hi0, img1 * self.in_h + np.where(same, lo0, lo1),
+                img1 * self.in_h + hi1)
 
-    def b_bytes(self, k_t: int, n_t: int, first: bool) -> int:
-        """filter bytes of one B chunk; the per-channel parameters come with the first k chunk."""
-        return k_t * n_t + (CHANNEL_PARAM_BYTES * n_t if first else 0)
+    def m_tiles(self, m_t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per m tile of size m_t: its pixel count, the A rows it reads, and the rows no earlier m
+        tile read (tiles run in increasing m; the 'new rows' sum to the layer's input rows)."""
+        m_t = min(m_t, self.gemm.m)
+        memo = self._memo
+        if m_t not in memo:
+            arrays = self._m_tiles(m_t)
+            for a in arrays:
+                a.flags.writeable = False
+            memo[m_t] = (*arrays, int(arrays[1].max()), int(arrays[1].sum()))
+        return memo[m_t][:3]
+
+    def max_rows(self, m_t: int) -> int:
+        """The most A rows one m tile of size m_t reads."""
+        self.m_tiles(m_t)
+        return self._memo[min(m_t, self.gemm.m)][3]
+
+    def sum_rows(self, m_t: int) -> int:
+        """The A rows all m tiles of size m_t read (halo rows once per tile)."""
+        self.m_tiles(m_t)
+        return self._memo[min(m_t, self.gemm.m)][4]
+
+    @functools.cached_property
+    def _memo(self) -> dict:
+        return {}
+
+    def _m_tiles(self, m_t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m0 = np.arange(0, self.gemm.m, m_t, dtype=np.int64)
+        m = np.minimum(m_t, self.gemm.m - m0)
+        rows, first_lo, first_hi, last_lo, end = self.tile_rows(m0, m)
+        # when each tile's first span starts at or after the last span of the tile before, and ends move
+        # forward, the rows of that span below the earlier end were all read by the tile before
+        if np.all(first_lo[1:] >= last_lo[:-1]) and np.all(np.diff(end) >= 0):
+            before = np.concatenate([[0], np.maximum.accumulate(end)[:-1]])  # rows [0, before) already read
+            overlap = np.clip(np.minimum(before, first_hi) - first_lo, 0, None)
+            return m, rows, rows - overlap
+        return m, rows, self._new_rows_by_sets(m0, m)
+
+    def _new_rows_by_sets(self, m0: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """New rows per tile, counted with sets (for paddings and dilations that move spans back)."""
+        seen: set[int] = set()
+        new = np.zeros(len(m0), np.int64)
+        for i, (start, size) in enumerate(zip(m0.tolist(), m.tolist(), strict=True)):
+            rows = self.rows_read(start, size)
+            new[i] = len(rows - seen)
+            seen |= rows
+        return new
+
+    def rows_read(self, m0: int, m: int) -> set[int]:
+        """The global A rows (image * in_h + input row; Dense: M rows) that m tile m0..m0+m reads."""
+        if self.dense:
+            return set(range(m0, m0 + m))
+        r0, r1 = m0 // self.out_w, (m0 + m - 1) // self.out_w
+        rows: set[int] = set()
+        for img in range(r0 // self.out_h, r1 // self.out_h + 1):
+            a = max(r0, img * self.out_h) - img * self.out_h
+            b = min(r1, img * self.out_h + self.out_h - 1) - img * self.out_h
+            lo, hi = (int(v) for v in self._span(np.int64(a), np.int64(b)))
+            rows.update(range(img * self.in_h + lo, img * self.in_h + hi))
+        return rows
+
+    @functools.cached_property
+    def a_total_bytes(self) -> int:
+        """One group's whole A: every input row read once, all channels."""
+        return int(self.m_tiles(self.gemm.m)[2].sum()) * self.row_bytes(self.gemm.k)
+
+    def b_bytes(self, k: int, n: int, first: bool) -> int:
+        """Filter bytes of one B chunk; the per-channel parameters come with the first k chunk."""
+        return packed(k * n, self.w_bits) + (CHANNEL_PARAM_BYTES * n if first else 0)
+
+    def out_bytes(self, m, n):
+        """Bytes of an m x n output tile (packed activations)."""
+        return packed(m * n, self.a_bits)
 
 
 @dataclass(frozen=True)
@@ -142,12 +247,11 @@ class Mapping:
     k_t: int
     n_t: int
     order: str                 # "mn" (m tiles outer) or "nm"
-    chunks: int                # pipeline steps (groups x m tiles x n tiles x k chunks)
+    steps: int                 # pipeline steps (groups x m tiles x n tiles x k chunks)
+    folds: int                 # array folds over all steps
     compute_cycles: int
     total_cycles: int
-    dram_read_bytes: int
-    dram_write_bytes: int
-    footprint_bytes: int       # peak bytes of the three halves in use
+    traffic: Traffic
 
     @property
     def stall_cycles(self) -> int:
@@ -155,82 +259,176 @@ class Mapping:
 
     @property
     def dram_bytes(self) -> int:
-        return self.dram_read_bytes + self.dram_write_bytes
+        return self.traffic.dram
+
+    @property
+    def tile(self) -> str:
+        return f"{self.m_t}x{self.k_t}x{self.n_t} {self.order}"
 
     def to_dict(self) -> dict:
-        return {"layer": self.layer, "tile": {"m": self.m_t, "k": self.k_t, "n": self.n_t}, "order": self.order,
-                "chunks": self.chunks, "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
-                "total_cycles": self.total_cycles, "dram_read_bytes": self.dram_read_bytes,
-                "dram_write_bytes": self.dram_write_bytes, "footprint_bytes": self.footprint_bytes}
+        return {"tile": {"m": self.m_t, "k": self.k_t, "n": self.n_t}, "order": self.order, "steps": self.steps}
 
 
 def compulsory_dram_bytes(layer: Layer) -> int:
-    """Weights (+ channel parameters) and the raw input read once, the output written once."""
+    """Weights (+ channel parameters) and the raw input read once, the output written once; an
+    input or output resident in the activation store costs none."""
     g = layer.gemm
-    a = g.groups * layer.a_bytes(g.m, g.k)
-    return a + g.groups * layer.b_bytes(g.k, g.n, True) + g.groups * g.m * g.n
+    a = 0 if layer.a_on_chip else g.groups * layer.a_total_bytes
+    out = 0 if layer.out_on_chip else g.groups * layer.out_bytes(g.m, g.n)
+    return a + g.groups * layer.b_bytes(g.k, g.n, True) + out
 
 
-def _table(fn, *axes: np.ndarray) -> np.ndarray:
-    """fn over broadcast integer arrays, called once per distinct combination (tiles come in at most
-    two sizes per dimension: the full tile and the remainder)."""
-    uniques, inverses = zip(*(np.unique(a, return_inverse=True) for a in axes), strict=True)
-    values = np.empty(tuple(len(u) for u in uniques), dtype=np.int64)
-    for idx in np.ndindex(values.shape):
-        values[idx] = fn(*(int(u[i]) for u, i in zip(uniques, idx, strict=True)))
-    return values[tuple(inv.reshape(a.shape) for inv, a in zip(inverses, axes, strict=True))]
+def _extents(extent: int, tile: int) -> np.ndarray:
+    return np.minimum(tile, extent - np.arange(0, extent, tile, dtype=np.int64))
+
+
+def array_reads(df: Dataflow, rows: int, cols: int, m, k, n):
+    """SRAM bytes the array reads for one chunk GEMM (m, k, n): (A, B). Each fold reads its tiles:
+    OS A once per column fold and B once per row fold; WS A once per column fold, B once;
+    IS A once, B once per column fold."""
+    if df is Dataflow.OS:
+        return -(-n // cols) * m * k, -(-m // rows) * k * n
+    if df is Dataflow.WS:
+        return -(-n // cols) * m * k, k * n
+    return k * m, -(-m // cols) * n * k
+
+
+def fits(layer: Layer, mem: Memory, m_t: int, k_t: int, n_t: int) -> str | None:
+    """None when the tiling's tiles fit their halves, else a buffer that overflows (the cheap checks
+    first: the ifmap check needs the rows of every m tile)."""
+    g = layer.gemm
+    if min(m_t, g.m) * min(n_t, g.n) * PSUM_BYTES > mem.acc_half:
+        return "accumulator"
+    if layer.b_bytes(min(k_t, g.k), min(n_t, g.n), True) > mem.filter_half:
+        return "filter"
+    if not layer.a_on_chip and layer.a_total_bytes > mem.ifmap_half:
+        if layer.max_rows(m_t) * layer.row_bytes(min(k_t, g.k)) > mem.ifmap_half:
+            return "ifmap"
+    return None
+
+
+def _residency(layer: Layer, mem: Memory, m_t: int, n_t: int, order: str) -> tuple[str, str]:
+    """How A and B stay on chip: A 'chip' (resident input), 'all', 'panel' or 'none'; B 'all',
+    'panel' or 'none' (see the module doc)."""
+    g = layer.gemm
+    if layer.a_on_chip:
+        a = "chip"
+    elif layer.a_total_bytes <= mem.ifmap_half:
+        a = "all"
+    elif order == "mn" and layer.max_rows(m_t) * layer.row_bytes(g.k) <= mem.ifmap_half:
+        a = "panel"
+    else:
+        a = "none"
+    if layer.b_bytes(g.k, g.n, True) <= mem.filter_half:
+        b = "all"
+    elif order == "nm" and layer.b_bytes(g.k, min(n_t, g.n), True) <= mem.filter_half:
+        b = "panel"
+    else:
+        b = "none"
+    return a, b
+
+
+def _folds(p) -> int:
+    return p.folds
 
 
 def evaluate(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: int, n_t: int,
-             order: str) -> Mapping | None:
-    """The cost of one tiling, or None when its tiles do not fit their halves. Vectorized over the
-    pipeline's steps (one group's steps in loop order, repeated for every group)."""
-    g = layer.gemm
-    if (layer.a_bytes(m_t, k_t) > mem.ifmap_half or layer.b_bytes(k_t, n_t, True) > mem.filter_half
-            or m_t * n_t * PSUM_BYTES > mem.acc_half):
+             order: str, total_only: bool = False) -> Mapping | int | None:
+    """The cost of one tiling (only its total cycles with `total_only`), or None when its tiles do
+    not fit their halves. Vectorized over the pipeline's steps (one group's steps in loop order,
+    repeated for every group)."""
+    if fits(layer, mem, m_t, k_t, n_t) is not None:
         return None
-    ms, ks, ns = (np.array([min(t, e - s) for s in range(0, e, t)], dtype=np.int64)
-                  for e, t in ((g.m, m_t), (g.k, k_t), (g.n, n_t)))
-    a_panel = layer.a_bytes(m_t, g.k)
-    b_all = layer.b_bytes(g.k, g.n, True)
+    g = layer.gemm
+    m_t, k_t, n_t = min(m_t, g.m), min(k_t, g.k), min(n_t, g.n)
+    ms, rows, new_rows = layer.m_tiles(m_t)
+    ks, ns = _extents(g.k, k_t), _extents(g.n, n_t)
+    a_mode, b_mode = _residency(layer, mem, m_t, n_t, order)
+    mi, ni, ki = (np.arange(len(x)) for x in (ms, ns, ks))
     if order == "mn":  # axes (m tiles, n tiles, k chunks)
-        a_resident, b_resident = a_panel <= mem.ifmap_half, b_all <= mem.filter_half
-        m, n = ms[:, None, None], ns[None, :, None]
-        first_a = np.arange(len(ns))[None, :, None] == 0
-        first_b = np.arange(len(ms))[:, None, None] == 0
+        m_ax, n_ax = (slice(None), None, None), (None, slice(None), None)
     else:              # axes (n tiles, m tiles, k chunks)
-        a_resident = layer.a_bytes(g.m, g.k) <= mem.ifmap_half
-        b_resident = layer.b_bytes(g.k, n_t, True) <= mem.filter_half
-        m, n = ms[None, :, None], ns[:, None, None]
-        first_a = np.arange(len(ns))[:, None, None] == 0
-        first_b = np.arange(len(ms))[None, :, None] == 0
-    k = ks[None, None, :]
-    k_first = np.arange(len(ks))[None, None, :] == 0
-    k_last = np.arange(len(ks))[None, None, :] == len(ks) - 1
-    shape = np.broadcast_shapes(m.shape, n.shape, k.shape)
-    a = np.broadcast_to(_table(layer.a_bytes, m, k), shape)
-    b = k * n + CHANNEL_PARAM_BYTES * n * k_first
-    loads = np.where(a_resident & ~first_a, 0, a) + np.where(b_resident & ~first_b, 0, b)
-    if cfg.dataflow is Dataflow.OS:  # the tile streams K through the PE accumulators; chunks share it
-        tile = _table(lambda mm, nn: compute_cycles(plan(Gemm(mm, g.k, nn), cfg, Dataflow.OS)), m, n)
-        cum = np.concatenate([[0], np.cumsum(ks)])
-        computes = tile * cum[None, None, 1:] // g.k - tile * cum[None, None, :-1] // g.k
-    else:
-        computes = _table(lambda mm, kk, nn: compute_cycles(plan(Gemm(mm, kk, nn), cfg)), m, k, n)
-    stores = m * n * k_last
-    loads, computes, stores = (np.tile(np.broadcast_to(x, shape).ravel(), g.groups) for x in (loads, computes, stores))
+        m_ax, n_ax = (None, slice(None), None), (slice(None), None, None)
+    k_ax = (None, None, slice(None))
+    m, n, k = ms[m_ax], ns[n_ax], ks[k_ax]
+    first_n, first_m, k_first = ni[n_ax] == 0, mi[m_ax] == 0, ki[k_ax] == 0
+    k_last = ki[k_ax] == len(ks) - 1
+    row_bytes = np.array([layer.row_bytes(int(x)) for x in ks])[k_ax]
+    a = {"chip": 0 * rows[m_ax] * row_bytes, "all": np.where(first_n, new_rows[m_ax] * row_bytes, 0),
+         "panel": np.where(first_n, rows[m_ax] * row_bytes, 0), "none": rows[m_ax] * row_bytes}[a_mode]
+    b = packed(k * n, layer.w_bits) + CHANNEL_PARAM_BYTES * n * k_first
+    b = np.where(first_m, b, 0) if b_mode in ("all", "panel") else b
+    computes = _chunk_table(cfg, m, k, n, compute_cycles)
+    stores = np.where(k_last, layer.out_bytes(m, n), 0) * (not layer.out_on_chip)
+    shape = np.broadcast_shapes(a.shape, b.shape, computes.shape, stores.shape)
+    flat = [np.broadcast_to(x, shape).ravel() for x in (a, b, computes, stores)]
+    total = pipeline_cycles(mem, *flat, repeat=g.groups)
+    if total_only:
+        return total
+    a, b, computes, stores = flat
+    folds = _chunk_table(cfg, m, k, n, _folds)
+
+    a_read, b_read = array_reads(cfg.dataflow, cfg.rows, cfg.cols, m, k, n)
+    per_group = lambda x: g.groups * int(np.broadcast_to(x, shape).sum())  # noqa: E731
+    psums = per_group(m * n * PSUM_BYTES)
+    outputs = g.groups * layer.out_bytes(g.m, g.n)
+    a_read, b_read = packed(a_read, layer.a_bits), packed(b_read, layer.w_bits)
+    a_read_total = per_group(a_read)
+    a_dram, b_dram = g.groups * int(a.sum()), g.groups * int(b.sum())
+    a_use = {"chip": 0, "all": layer.a_total_bytes, "panel": int(rows.max()) * layer.row_bytes(g.k),
+             "none": int(rows.max()) * layer.row_bytes(k_t)}[a_mode]
+    b_use = {"all": layer.b_bytes(g.k, g.n, True), "panel": layer.b_bytes(g.k, n_t, True),
+             "none": layer.b_bytes(k_t, n_t, True)}[b_mode]
+    traffic = Traffic(
+        ifmap_sram_read=0 if layer.a_on_chip else a_read_total, ifmap_sram_write=a_dram,
+        filter_sram_read=per_group(b_read), filter_sram_write=b_dram,
+        acc_sram_write=psums, acc_sram_read=psums - per_group(np.where(k_first, m * n * PSUM_BYTES, 0))
+        + PSUM_BYTES * outputs,
+        ofmap_sram_read=a_read_total if layer.a_on_chip else 0,
+        ofmap_sram_write=outputs if layer.out_on_chip else 0,
+        dram_read=a_dram + b_dram, dram_write=g.groups * int(stores.sum()),
+        footprint=2 * min(a_use, mem.ifmap_half) + 2 * min(b_use, mem.filter_half) + 2 * m_t * n_t * PSUM_BYTES)
+    return Mapping(layer.name, m_t, k_t, n_t, order, g.groups * computes.size, per_group(folds),
+                   g.groups * int(computes.sum()), total, traffic)
+
+
+def pipeline_cycles(mem: Memory, a: np.ndarray, b: np.ndarray, computes: np.ndarray, stores: np.ndarray,
+                    repeat: int = 1) -> int:
+    """The step pipeline in closed form: step i computes while the DMA moves chunk i+1's A and B
+    tiles and the output tile stored after step i-1; the first loads and the last store exposed.
+    `repeat`: the steps run that many times back to back (the groups of a grouped conv)."""
     dma = mem.dma_array
-    dma_next = np.concatenate([dma(loads[1:]), [0]]) + np.concatenate([[0], dma(stores[:-1])])
-    total = int(dma(loads[:1])[0] + np.maximum(computes, dma_next).sum() + dma(stores[-1:])[0])
-    footprint = (min(a_panel if a_resident and order == "mn" else layer.a_bytes(m_t, k_t), mem.ifmap_half) * 2
-                 + min(b_all if b_resident and order == "mn" else layer.b_bytes(k_t, n_t, True), mem.filter_half) * 2
-                 + m_t * n_t * PSUM_BYTES * 2)
-    return Mapping(layer.name, m_t, k_t, n_t, order, int(computes.size), int(computes.sum()), total,
-                   int(loads.sum()), g.groups * g.m * g.n, footprint)
+    loads, st = dma(a) + dma(b), dma(stores)
+    if repeat == 1:
+        during = np.concatenate([loads[1:], [0]]) + np.concatenate([[0], st[:-1]])
+        return int(loads[0] + np.maximum(computes, during).sum() + st[-1])
+    nxt, prv = np.roll(loads, -1), np.roll(st, 1)  # a repeated run: next/previous wrap around
+    c0, c1 = int(computes[0]), int(computes[-1])
+    total = int(loads[0]) + repeat * int(np.maximum(computes, nxt + prv).sum()) + int(st[-1])
+    total += max(c0, int(nxt[0])) - max(c0, int(nxt[0] + prv[0]))      # the very first step: no store before
+    total += max(c1, int(prv[-1])) - max(c1, int(nxt[-1] + prv[-1]))  # the very last: no load after
+    return total
+
+
+@functools.lru_cache(maxsize=65536)
+def _chunk_cost(cfg: AcceleratorConfig, m: int, k: int, n: int, what) -> int:
+    return what(plan(Gemm(m, k, n), cfg))
+
+
+def _chunk_table(cfg: AcceleratorConfig, m: np.ndarray, k: np.ndarray, n: np.ndarray, what) -> np.ndarray:
+    """what(plan of chunk GEMM (m, k, n)) over broadcast extent arrays; each dimension has at most
+    two distinct extents (the tile and the remainder), so a handful of plans."""
+    def index(x):
+        vals = np.unique(x) if x.size > 2 else np.array(sorted(set(x.ravel().tolist())))
+        return vals, np.searchsorted(vals, x)
+    (mv, mi), (kv, ki), (nv, ni) = index(m), index(k), index(n)
+    table = np.array([[[_chunk_cost(cfg, int(a), int(b), int(c), what) for c in nv] for b in kv] for a in mv],
+                     dtype=np.int64)
+    return table[mi, ki, ni]
 
 
 def _candidates(extent: int, align: int) -> list[int]:
-    """Array-aligned powers of two up to the extent, and the extent itself."""
+    """Array-aligned powers of two below the extent, and the extent itself."""
     sizes = {extent}
     size = max(1, align)
     while size < extent:
@@ -240,46 +438,214 @@ def _candidates(extent: int, align: int) -> list[int]:
 
 
 def smallest_tile(layer: Layer) -> tuple[int, int, int]:
-    return 1, (1 if layer.dense else layer.window), 1
+    return 1, layer.window, 1
+
+
+def _compute_bound(layer: Layer, cfg: AcceleratorConfig, m_t: int, k_t: int, n_t: int) -> int:
+    """Sum of the chunks' compute cycles (a lower bound on the tiling's total), from tile counts."""
+    g = layer.gemm
+    total = 0
+    for (mm, cm), (kk, ck), (nn, cn) in product(*(_counts(e, t) for e, t in ((g.m, m_t), (g.k, k_t), (g.n, n_t)))):
+        total += cm * ck * cn * _chunk_cost(cfg, mm, kk, nn, compute_cycles)
+    return g.groups * total
+
+
+def _exposed_cycles(layer: Layer, mem: Memory, m_t: int, k_t: int, n_t: int) -> int:
+    """DMA cycles of the first step's loads and of the last output tile's store (both orders)."""
+    g = layer.gemm
+    k, n = min(k_t, g.k), min(n_t, g.n)
+    a0 = 0 if layer.a_on_chip else int(layer.m_tiles(m_t)[1][0]) * layer.row_bytes(k)
+    last_m, last_n = g.m - (math.ceil(g.m / m_t) - 1) * m_t, g.n - (math.ceil(g.n / n_t) - 1) * n_t
+    store = 0 if layer.out_on_chip else layer.out_bytes(last_m, last_n)
+    return mem.dma_cycles(a0) + mem.dma_cycles(layer.b_bytes(k, n, True)) + mem.dma_cycles(store)
+
+
+def _last_compute_exposed(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: int, n_t: int) -> int:
+    """The last step has no load to hide: its compute shows beyond the DMA, less at most one store."""
+    g = layer.gemm
+    last = [e - (math.ceil(e / t) - 1) * t for e, t in ((g.m, m_t), (g.k, k_t), (g.n, n_t))]
+    store = 0 if layer.out_on_chip else mem.dma_cycles(layer.out_bytes(min(m_t, g.m), min(n_t, g.n)))
+    return max(0, _chunk_cost(cfg, *last, compute_cycles) - store)
+
+
+def _dma_floor(layer: Layer, mem: Memory, m_t: int, k_t: int, n_t: int) -> int:
+    """A lower bound on the DMA cycles of any order: every B chunk and every output tile is its own
+    transfer at least once, and every input row crosses at least once."""
+    g = layer.gemm
+    k_first = min(k_t, g.k)
+    b = 0
+    for nn, cn in _counts(g.n, n_t):
+        b += cn * mem.dma_cycles(layer.b_bytes(k_first, nn, True))
+        for kk, ck in _counts(g.k, k_t):
+            b += cn * (ck - (kk == k_first)) * mem.dma_cycles(layer.b_bytes(kk, nn, False))
+    stores = 0 if layer.out_on_chip else sum(cm * cn * mem.dma_cycles(layer.out_bytes(mm, nn))
+                                             for mm, cm in _counts(g.m, m_t) for nn, cn in _counts(g.n, n_t))
+    a = 0 if layer.a_on_chip else math.floor(g.groups * layer.a_total_bytes / mem.bw)
+    return g.groups * (b + stores) + a
+
+
+def dram_bytes_of(layer: Layer, mem: Memory, m_t: int, k_t: int, n_t: int, order: str) -> int:
+    """The DRAM bytes of a tiling in closed form (evaluate's sums, from tile counts)."""
+    g = layer.gemm
+    m_t, n_t = min(m_t, g.m), min(n_t, g.n)
+    a_mode, b_mode = _residency(layer, mem, m_t, n_t, order)
+    rows = layer.sum_rows(m_t)
+    a = {"chip": 0, "all": layer.a_total_bytes, "panel": rows * layer.row_bytes(g.k),
+         "none": math.ceil(g.n / n_t) * rows * layer.row_bytes(g.k)}[a_mode]
+    b_all = layer.b_bytes(g.k, g.n, True)
+    b = b_all if b_mode != "none" else math.ceil(g.m / m_t) * b_all
+    return g.groups * (a + b + (0 if layer.out_on_chip else layer.out_bytes(g.m, g.n)))
+
+
+def _counts(extent: int, tile: int) -> list[tuple[int, int]]:
+    tile = min(tile, extent)
+    full, rest = divmod(extent, tile)
+    return [(tile, full)] + ([(rest, 1)] if rest else [])
+
+
+def candidate_tiles(layer: Layer, cfg: AcceleratorConfig, aligned: bool = True) -> list[tuple[int, int, int]]:
+    """The mapper's search space, (m_t, n_t, k_t): per dimension the powers of two aligned to the
+    array side it maps to (OS rows <- M, cols <- N; WS/IS cols <- N or M; all powers of two when
+    not `aligned`) and the full extent; k in whole channels (multiples of kh * kw) up to all of K."""
+    g = layer.gemm
+    m_align = {Dataflow.OS: cfg.rows, Dataflow.WS: 1, Dataflow.IS: cfg.cols}[cfg.dataflow] if aligned else 1
+    k_cands = sorted({min(g.k, c * layer.window) for c in _candidates(math.ceil(g.k / layer.window), 1)})
+    return list(product(_candidates(g.m, m_align), _candidates(g.n, cfg.cols if aligned else 1), k_cands))
 
 
 def map_layer(layer: Layer, cfg: AcceleratorConfig, mem: Memory) -> Mapping:
-    """The best tiling: fewest total cycles, then fewest DRAM bytes, then the largest tiles.
-    Refuses (one line naming the buffer and the shortfall) only when the smallest tile cannot fit."""
+    """The best tiling: fewest total cycles, then fewest DRAM bytes, then fewest steps. Refuses (one
+    line naming the buffer and the shortfall) only when the smallest tile cannot fit."""
     g = layer.gemm
     m0, k0, n0 = smallest_tile(layer)
-    for what, need, have in (("ifmap", layer.a_bytes(m0, k0), mem.ifmap_half),
+    first, last = layer.window_rows
+    one_pixel_rows = 1 if layer.dense else int(np.max(last - first + 1, initial=0))
+    small_a = 0 if layer.a_on_chip or layer.a_total_bytes <= mem.ifmap_half else one_pixel_rows * layer.row_bytes(k0)
+    for what, need, have in (("ifmap", small_a, mem.ifmap_half),
                              ("filter", layer.b_bytes(k0, n0, True), mem.filter_half),
                              ("accumulator", m0 * n0 * PSUM_BYTES, mem.acc_half)):
         if need > have:
             raise ConfigError(f"layer {layer.name!r}: its smallest tile needs {need:,} B of {what} SRAM, "
                               f"{need - have:,} B more than half the buffer ({have:,} B)")
-    m_align = {Dataflow.OS: cfg.rows, Dataflow.WS: 1, Dataflow.IS: cfg.cols}[cfg.dataflow]  # M's array side
-    k_step = 1 if layer.dense else layer.window
-    k_cands = sorted({min(g.k, c * k_step) for c in _candidates(math.ceil(g.k / k_step), 1)})
     fitting = []
-    for m_t, n_t, k_t in product(_candidates(g.m, m_align), _candidates(g.n, cfg.cols), k_cands):
-        if (layer.a_bytes(m_t, k_t) <= mem.ifmap_half and layer.b_bytes(k_t, n_t, True) <= mem.filter_half
-                and m_t * n_t * PSUM_BYTES <= mem.acc_half):
-            steps = g.groups * math.ceil(g.m / m_t) * math.ceil(g.n / n_t) * math.ceil(g.k / k_t)
-            fitting.append((steps, m_t, n_t, k_t))
+    for aligned in (True, False):  # tiles smaller than the array only when no aligned tile fits
+        for m_t, n_t, k_t in candidate_tiles(layer, cfg, aligned) if not fitting else ():
+            if fits(layer, mem, m_t, k_t, n_t) is None:
+                steps = g.groups * math.ceil(g.m / m_t) * math.ceil(g.n / n_t) * math.ceil(g.k / k_t)
+                fitting.append((steps, m_t, n_t, k_t))
     if not fitting:  # the smallest tile fits (checked above) but is not a candidate: take it
-        fitting = [(0, m0, n0, k0)]
-    # Tiles that take more than MAX_STEPS pipeline steps are not searched when fewer-step ones exist:
-    # they only add per-tile overhead (and evaluating them costs time and memory).
+        fitting = [(g.groups * g.m * g.n * math.ceil(g.k / k0), m0, n0, k0)]
     cap = max(MAX_STEPS, min(f[0] for f in fitting))
-    best: Mapping | None = None
-    for steps, m_t, n_t, k_t in fitting:
-        if steps > cap:
+    # Branch and bound: candidates in order of a cheap lower bound (all compute plus the exposed first
+    # load and last store); a candidate is evaluated only if its full bound (also: all DMA, and the
+    # last step's exposed compute) does not exceed the best total found.
+    ranked = sorted((_compute_bound(layer, cfg, m_t, k_t, n_t) + _exposed_cycles(layer, mem, m_t, k_t, n_t),
+                     steps, m_t, n_t, k_t) for steps, m_t, n_t, k_t in fitting if steps <= cap)
+    best = None
+    for cheap, steps, m_t, n_t, k_t in ranked:
+        if best is not None and cheap > best[0]:
+            break  # every later candidate computes longer than the best takes in all
+        dma = _dma_floor(layer, mem, m_t, k_t, n_t) + _last_compute_exposed(layer, cfg, mem, m_t, k_t, n_t)
+        if best is not None and dma > best[0]:
             continue
         for order in ("mn", "nm"):
-            found = evaluate(layer, cfg, mem, m_t, k_t, n_t, order)
-            key = (found.total_cycles, found.dram_bytes, -(m_t * n_t * k_t))
-            if best is None or key < (best.total_cycles, best.dram_bytes, -(best.m_t * best.n_t * best.k_t)):
-                best = found
+            nbytes = dram_bytes_of(layer, mem, m_t, k_t, n_t, order)
+            if best is not None and math.ceil(nbytes / mem.bw) > best[0]:
+                continue
+            key = (evaluate(layer, cfg, mem, m_t, k_t, n_t, order, total_only=True), nbytes, steps, order)
+            if best is None or key < best[0:4]:
+                best = (*key, m_t, n_t, k_t)
+    best = evaluate(layer, cfg, mem, best[4], best[6], best[5], best[3])
     return best
 
 
-def map_network(nodes: list[Node], cfg: AcceleratorConfig, mem: Memory, batch: int = 1) -> list[Mapping]:
-    """Every GEMM layer's best mapping."""
-    return [map_layer(Layer.of(n, batch), cfg, mem) for n in nodes if n.op in (Op.CONV, Op.DENSE)]
+@dataclass(frozen=True)
+class Step:
+    """One step of a GEMM schedule: a chunk (group g, rows m0..m0+m of M, k0.., n0..) and the DRAM
+    bytes of its A and B tiles and of the output tile it finishes (0 when not the last chunk)."""
+    g: int
+    m0: int
+    m: int
+    k0: int
+    k: int
+    n0: int
+    n: int
+    a_bytes: int
+    b_bytes: int
+    store_bytes: int
+
+
+def schedule(layer: Layer, mem: Memory, mapping: Mapping) -> list[Step]:
+    """The mapping's steps in execution order, written as the plain loop nest (the cycle engine runs
+    it; tests hold evaluate's vectorized sums equal to it)."""
+    g = layer.gemm
+    m_t, k_t, n_t = mapping.m_t, mapping.k_t, mapping.n_t
+    a_mode, b_mode = _residency(layer, mem, m_t, n_t, mapping.order)
+    m_starts, n_starts, k_starts = range(0, g.m, m_t), range(0, g.n, n_t), range(0, g.k, k_t)
+    steps = []
+    for grp in range(g.groups):
+        a_rows_on_chip: set[int] = set()  # "all": the group's input rows loaded so far
+        a_done: set = set()      # (m tile, k chunk) pairs whose A is on chip
+        b_done: set = set()      # (k chunk, n tile) pairs whose B is on chip
+        pairs = [(m0, n0) for m0 in m_starts for n0 in n_starts] if mapping.order == "mn" else \
+            [(m0, n0) for n0 in n_starts for m0 in m_starts]
+        last_m = None
+        for m0, n0 in pairs:
+            m, n = min(m_t, g.m - m0), min(n_t, g.n - n0)
+            rows = layer.rows_read(m0, m)
+            if a_mode == "panel" and last_m != m0:
+                a_done = set()  # a new m tile's panel replaces the last one's
+            last_m = m0
+            new_rows = rows - a_rows_on_chip
+            for k0 in k_starts:
+                k = min(k_t, g.k - k0)
+                row_bytes = layer.row_bytes(k)
+                if a_mode == "chip" or (a_mode in ("all", "panel") and (m0, k0) in a_done):
+                    a = 0
+                elif a_mode == "all":  # rows an earlier m tile read (all channels) are still there
+                    a = len(new_rows) * row_bytes
+                else:
+                    a = len(rows) * row_bytes
+                if a_mode in ("all", "panel"):
+                    a_done.add((m0, k0))
+                b = layer.b_bytes(k, n, k0 == 0)
+                if b_mode in ("all", "panel") and (k0, n0) in b_done:
+                    b = 0
+                if b_mode in ("all", "panel"):
+                    b_done.add((k0, n0))
+                last = k0 + k == g.k
+                store = layer.out_bytes(m, n) if last and not layer.out_on_chip else 0
+                steps.append(Step(grp, m0, m, k0, k, n0, n, a, b, store))
+            if a_mode == "all":
+                a_rows_on_chip |= rows
+    return steps
+
+
+def layer_mapping(node: Node, cfg: AcceleratorConfig, mem: Memory, batch: int = 1, a_on_chip: bool = False,
+                  out_on_chip: bool = False) -> tuple[Layer, Mapping]:
+    layer = Layer.of(node, batch, a_on_chip, out_on_chip)
+    return layer, map_layer(layer, cfg, mem)
+
+
+def with_residency(layer: Layer, a_on_chip: bool, out_on_chip: bool) -> Layer:
+    return replace(layer, a_on_chip=a_on_chip, out_on_chip=out_on_chip)
+
+
+def _parts(total: int, chunks: int) -> np.ndarray:
+    """total split into `chunks` near-equal integer parts (summing to total)."""
+    i = np.arange(chunks + 1, dtype=np.int64)
+    return np.diff(total * i // chunks)
+
+
+def vector_chunks(mem: Memory, in_bytes: int, out_bytes: int) -> int:
+    """Vector ops stream their inputs through the ifmap halves and their results through the
+    accumulator halves (as a GEMM's output tiles): this many near-equal chunks fit both."""
+    return max(1, math.ceil(in_bytes / mem.ifmap_half), math.ceil(out_bytes / mem.acc_half))
+
+
+def vector_schedule(mem: Memory, in_bytes: int, in_dram_bytes: int, out_bytes: int, out_dram: bool,
+                    compute: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A vector op's steps: per chunk the input bytes loaded from DRAM, the compute cycles and the
+    output bytes stored to DRAM (inputs and outputs resident in the activation store move none)."""
+    chunks = vector_chunks(mem, in_bytes, out_bytes)
+    return _parts(in_dram_bytes, chunks), _parts(compute, chunks), _parts(out_bytes if out_dram else 0, chunks)

@@ -86,3 +86,10 @@ def rgb_model(folder: Path, calib_images: int = 64) -> tuple[Path, Path]:
         ("Gemm", {"w": rng.normal(size=(5, 8)).astype(np.float32)}, {"transB": 1})])
     np.save(folder / "calib.npy", rng.random((calib_images, 3, 12, 12), dtype=np.float32))
     return model, folder / "calib.npy"
+
+
+def wide_conv_model(path: Path, width: int = 2048) -> Path:
+    """One 3x3 conv over 3 x 8 x `width` pixels: a single window's three input rows of one channel
+    take 3 * width bytes, more than half of a 1 KiB ifmap SRAM, so no tile fits there."""
+    w = np.random.default_rng(0).normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32)
+    return chain_model(path, (1, 3, 8, width), [("Conv", {"w": w}, {"pads": [1, 1, 1, 1]})])

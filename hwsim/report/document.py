@@ -184,8 +184,9 @@ def _rtl(s: dict) -> list[Block]:
     return [Heading("RTL check"),
             Text(f"{_int(r['images'])} images ({r['inputs']}) through the generated Verilog tile engine "
                  f"({r['array']}, {r['simulator']}): logits {verdict} with the integer executor; each conv/FC "
-                 f"layer's compute cycles {'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's (the RTL runs "
-                 "the GEMM layers; im2col, pooling and activations run on the host between them). "
+                 f"layer's compute cycles {'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's fold formula for "
+                 "the layer as one untiled GEMM (the RTL engine runs each GEMM layer whole, not yet the tiled "
+                 "schedule of the table above; im2col, pooling and activations run on the host between them). "
                  f"Simulation {_num(r['wall_s'], 1)} s "
                  f"after a {_num(r['build_s'], 1)} s build."
                  + ("" if s["config"]["dataflow"] == "os" else " The RTL engine is output-stationary: its cycles are "

@@ -66,7 +66,7 @@ def evaluate_point(graph: Graph, point: Point, tables: Tables) -> dict:
         row["status"] = f"infeasible: acc_bits {cfg.acc_bits} < {need} needed by {layer}"
         return row
     try:
-        result = map_graph(graph, cfg, batch=point.batch)
+        result = map_graph(graph, cfg, batch=point.batch, weight_bits=point.weight_bits, act_bits=point.act_bits)
     except ConfigError as err:
         row["status"] = f"infeasible: {err}"
         return row

@@ -106,9 +106,17 @@ class SerialRunner:
         pass
 
 
+# multiprocessing's resource tracker (its own process, started with the interpreter's -W options)
+# warns on stderr about the semaphores of a pool that Ctrl-C or SIGTERM stopped; it releases them
+# itself, and its warnings would break the one-line message of an interrupted sweep.
+_QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
 class PoolRunner:
     def __init__(self, shared: Any, workers: int):
         self.name = f"{workers} worker processes"
+        if _QUIET_TRACKER not in sys.warnoptions:
+            sys.warnoptions.append(_QUIET_TRACKER)
         # spawn: no fork of a process that may hold threads (progress display, torch)
         self.pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                            initializer=_init_worker, initargs=(shared, os.getpid()))

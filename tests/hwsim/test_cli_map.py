@@ -6,13 +6,15 @@ import json
 import pytest
 
 from tests.conftest import LENET
+from tests.helpers import wide_conv_model
 from tests.hwsim.test_cli import assert_one_line_error, run
 
 
 def test_default_table_has_what_a_hardware_person_expects(capsys):
     code, out, err = run(capsys, "map", str(LENET))
     assert code == 0 and not err
-    for text in ("8x8 OS array (edge8)", "M", "K", "N", "folds", "total cyc", "util", "SRAM rd", "DRAM wr",
+    for text in ("8x8 OS array (edge8)", "M", "K", "N", "tile MxKxN", "256x25x6 mn", "steps",
+                 "total cyc", "util", "SRAM rd", "DRAM wr",
                  "latency", "node_conv2d", "vector", "total", "416,520 MACs"):
         assert text in out, text
 
@@ -73,7 +75,7 @@ def test_quantized_npz_model(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, match", [
     (["--array", "0x8"], "positive"), (["--array=-4x4"], "positive"), (["--dataflow", "rs"], "unknown dataflow"),
-    (["--sram", "1,64,64"], "cannot fit one OS fold"), (["--batch", "0"], "--batch"), (["--freq", "0"], "clock_mhz"),
+    (["--sram", "0,64,64"], "positive KiB sizes"), (["--batch", "0"], "--batch"), (["--freq", "0"], "clock_mhz"),
     (["--dram-bw", "-1"], "dram_bytes_per_cycle"), (["--preset", "huge"], "unknown preset"),
     (["--engine", "cycle", "--timing", "scalesim"], "analytical only"),
     (["--engine", "cycle", "--acc-bits", "18"], "accumulator overflow at output channel"),
@@ -158,3 +160,11 @@ def test_cycle_engine_refuses_a_batch_it_cannot_hold(capsys):
     code, out, err = run(capsys, "map", str(LENET), "--engine", "cycle", "--batch", "10000")
     assert_one_line_error(code, err, "the cycle engine would need about")
     assert "GiB for layer 'node_conv2d' at batch 10000" in err and "--engine analytical" in err and out == ""
+
+
+def test_a_layer_no_tile_fits_is_refused_naming_the_buffer(capsys, tmp_path):
+    model = wide_conv_model(tmp_path / "wide.onnx")
+    code, out, err = run(capsys, "map", str(model), "--sram", "1,64,64")
+    assert out == ""
+    assert_one_line_error(code, err, "'conv0': its smallest tile needs 6,144 B of ifmap SRAM, 5,632 B more than "
+                                     "half the buffer (512 B)")

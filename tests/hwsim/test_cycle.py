@@ -72,6 +72,48 @@ def test_random_conv_fc_layers_match_the_integer_executor(tmp_path_factory, c_in
     assert run.result.to_dict() == analytical.to_dict() | {"engine": "cycle"}
 
 
+@pytest.mark.filterwarnings("ignore::quant.onnx_ops.ShapeWarning")
+@settings(max_examples=12, deadline=None)
+@given(c_in=st.integers(57, 70), c_out=st.integers(1, 9), hw=st.integers(3, 5), stride=st.integers(1, 2),
+       r=st.integers(1, 6), c=st.integers(1, 6), df=DATAFLOWS, batch=st.integers(1, 2), latency=st.integers(0, 40),
+       bw=st.sampled_from([0.5, 3.0, 16.0]), seed=st.integers(0, 2**16))
+def test_k_split_layers_agree_with_the_analytical_engine_and_the_integer_executor(
+        tmp_path_factory, c_in, c_out, hw, stride, r, c, df, batch, latency, bw, seed):
+    """A 1 KiB filter SRAM cannot hold K = 9 x c_in > 504 bytes of one filter: K is split into
+    chunks whose partial sums add up in the accumulator SRAM, and the DMA queue stalls the array."""
+    rng = np.random.default_rng(seed)
+    qgraph, calib = _random_model(tmp_path_factory.mktemp("m"), rng, c_in, c_out, hw, 3, stride, 1, False)
+    x_q = quantize_input(calib[:2 * batch], qgraph.input_quant)
+    cfg = AcceleratorConfig(rows=r, cols=c, dataflow=df, filter_sram_kib=1, ifmap_sram_kib=2, acc_sram_kib=1,
+                            dram_latency_cycles=latency, dram_bytes_per_cycle=bw)
+    run = run_cycle(qgraph, x_q, cfg, batch=batch)
+    np.testing.assert_array_equal(run.output, run_int(qgraph, x_q))
+    analytical = map_graph(qgraph, cfg, batch=batch)
+    conv = analytical.layers[0]
+    assert conv.tile[1] < conv.k and conv.steps > 1  # K was split
+    for sim, ana in zip(run.result.layers, analytical.layers, strict=True):
+        assert (sim.compute_cycles, sim.stall_cycles) == (ana.compute_cycles, ana.stall_cycles), sim.name
+    assert run.result.to_dict() == analytical.to_dict() | {"engine": "cycle"}
+    assert analytical.total("stall_cycles") > 0
+
+
+LENET_RUNS = [(df, r, c, batch) for df in Dataflow for r, c in ((8, 8), (16, 4)) for batch in (1, 4)]
+
+
+@pytest.mark.parametrize("df, rows, cols, batch", LENET_RUNS,
+                         ids=[f"{d.value}-{r}x{c}-b{b}" for d, r, c, b in LENET_RUNS])
+def test_lenet_compute_and_stall_agree_per_layer(lenet_q, fashion_test, df, rows, cols, batch):
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:batch]), lenet_q.input_quant)
+    cfg = override(PRESETS["edge8"], dataflow=df, rows=rows, cols=cols)
+    run = run_cycle(lenet_q, x_q, cfg, batch=batch)
+    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))
+    analytical = map_graph(lenet_q, cfg, batch=batch)
+    for sim, ana in zip(run.result.layers, analytical.layers, strict=True):
+        assert (sim.name, sim.compute_cycles, sim.stall_cycles) == (ana.name, ana.compute_cycles, ana.stall_cycles)
+    assert run.result.to_dict() == analytical.to_dict() | {"engine": "cycle"}
+
+
 @pytest.mark.parametrize("df", list(Dataflow))
 def test_lenet_end_to_end_100_images(lenet_q, fashion_test, df):
     pixels, _ = fashion_test
@@ -154,11 +196,12 @@ def test_replicas_run_in_chunks_with_identical_results(monkeypatch, lenet_q, fas
     calls = []
     real = cycle.simulate_gemm
     monkeypatch.setattr(cycle, "simulate_gemm", lambda a, b, p: calls.append(a.shape[0]) or real(a, b, p))
-    plans = [cycle.plan(cycle.gemm_of(node, 2), cfg) for node in lenet_q.nodes if node.op in cycle.GEMM_OPS]
-    limit = max(gemm_sim_bytes(p, 1) for p in plans)  # the largest layer goes one replica at a time
+    schedules = cycle.compile_schedules(lenet_q, cfg, 2)
+    steps = sum(len(s.steps) for s in schedules)
+    limit = max(s.sim_bytes(1) for s in schedules)  # the largest layer goes one replica at a time
     monkeypatch.setattr(cycle, "CYCLE_MEMORY_LIMIT_BYTES", limit)
     chunked = run_cycle(lenet_q, x_q, cfg, batch=2)
-    assert len(calls) > len(plans) and calls.count(1) >= 3 and sum(calls) == 3 * len(plans)
+    assert len(calls) > steps and calls.count(1) >= 3 and sum(calls) == 3 * steps
     for name, tensor in whole.tensors.items():
         np.testing.assert_array_equal(chunked.tensors[name], tensor, err_msg=name)
     assert chunked.result == whole.result and chunked.simulated_cycles == whole.simulated_cycles

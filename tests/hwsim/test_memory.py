@@ -1,38 +1,62 @@
-"""SRAM/DRAM traffic, working sets and stalls."""
+"""The memory system (hwsim.memory): DMA time of a transfer, and which activations stay on chip."""
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hwsim.config import AcceleratorConfig, Dataflow
-from hwsim.mapping import Gemm, plan
-from hwsim.memory import CHANNEL_PARAM_BYTES, PSUM_BYTES, gemm_stall_cycles, gemm_traffic
-from quant.errors import ConfigError
-
-
-def traffic(df=Dataflow.OS, **cfg):
-    c = AcceleratorConfig(rows=8, cols=8, dataflow=df, **cfg)
-    return gemm_traffic("conv", plan(Gemm(100, 150, 16), c), 6 * 14 * 14, 150 * 16, 16 * 100, c), c
+from hwsim.config import override, preset
+from hwsim.cycle import DmaQueue
+from hwsim.memory import Memory, plan_residency, tensor_bytes
 
 
-def test_everything_fits_means_each_byte_crosses_dram_once():
-    t, _ = traffic()
-    assert t.dram_read == 6 * 14 * 14 + 150 * 16 + CHANNEL_PARAM_BYTES * 16 and t.dram_write == 1600
-    # OS: every fold reads its A tile (8 x K) and B tile (K x 8)
-    assert t.ifmap_sram_read == 2 * 100 * 150 and t.filter_sram_read == 13 * 150 * 16
+def test_a_transfer_pays_the_latency_once_and_moves_whole_requests():
+    mem = Memory(512, 512, 512, 1024, bw=4.0, latency=10, request_bytes=64)
+    assert mem.dma_cycles(0) == 0
+    assert mem.dma_cycles(1) == 10 + 16  # one whole 64-byte request at 4 B/cycle
+    assert mem.dma_cycles(64) == 10 + 16 and mem.dma_cycles(65) == 10 + 32
+    assert mem.dma_cycles(6400) == 10 + 1600
 
 
-def test_a_fold_that_cannot_fit_names_layer_buffer_and_bytes():
-    with pytest.raises(ConfigError, match=r"layer 'conv' cannot fit one OS fold: K=150 x 8 filters needs 1,200 B "
-                                          r"of filter SRAM but only 512 B"):
-        traffic(filter_sram_kib=1)
+@settings(max_examples=200, deadline=None)
+@given(nbytes=st.integers(0, 5000), bw=st.floats(0.01, 100.0), latency=st.integers(0, 30),
+       request=st.integers(1, 128))
+def test_dma_time_is_the_fewest_cycles_that_move_the_requests(nbytes, bw, latency, request):
+    """Closed form (Memory.dma_cycles) against the DMA queue stepped a cycle at a time."""
+    mem = Memory(1, 1, 1, 1, bw=bw, latency=latency, request_bytes=request)
+    moved = math.ceil(nbytes / request) * request
+    got = mem.dma_cycles(nbytes)
+    if nbytes:
+        c = got - latency
+        assert c * bw >= moved and (c - 1) * bw < moved
+    queue, cycles = DmaQueue(mem), 0
+    queue.push(nbytes)
+    while queue.busy:
+        queue.tick()
+        cycles += 1
+    assert cycles == got
 
 
-def test_partial_sums_spill_when_the_ofmap_buffer_is_small():
-    fits, _ = traffic(Dataflow.WS)
-    spills, _ = traffic(Dataflow.WS, ofmap_sram_kib=1)
-    folds = 19  # ceil(150 / 8) row folds
-    assert spills.dram - fits.dram == 2 * PSUM_BYTES * 100 * 16 * (folds - 1)
+def test_every_lenet_activation_stays_on_chip_in_64_kib(lenet):
+    res = plan_residency(lenet, 1, 64 * 1024)
+    inner = {n.output for n in lenet.nodes} - {lenet.output}
+    assert res.on_chip == frozenset(inner)
+    assert max(res.store_bytes) <= 64 * 1024
 
 
-def test_stall_is_prologue_or_dram_excess():
-    t, cfg = traffic(dram_bytes_per_cycle=1.0)
-    assert gemm_stall_cycles(t, 10**9, cfg) == t.prologue  # compute hides all but the first tiles
-    assert gemm_stall_cycles(t, 0, cfg) == t.dram
+@pytest.mark.parametrize("kib", [1, 4, 8, 16])
+def test_residents_never_overflow_the_store_and_the_input_and_output_cross_dram(lenet, kib):
+    res = plan_residency(lenet, 4, kib * 1024)
+    assert max(res.store_bytes) <= kib * 1024
+    assert lenet.input_name not in res.on_chip and lenet.output not in res.on_chip
+    views = {n.output for n in lenet.nodes if n.op.value == "Flatten"}
+    for i, node in enumerate(lenet.nodes):  # a node's resident operands are counted while it runs
+        touched = {t for t in (*node.inputs, node.output) if t in res.on_chip and t not in views}
+        assert sum(tensor_bytes(lenet, t, 4) for t in touched) <= res.store_bytes[i]
+
+
+def test_a_small_store_keeps_nothing(lenet):
+    cfg = override(preset("edge8"), ofmap_sram_kib=1)
+    res = plan_residency(lenet, 1, cfg.sram_bytes("ofmap"))
+    assert all(tensor_bytes(lenet, t, 1) <= 1024 for t in res.on_chip)
+    assert "node_conv2d" not in {n.name for n in lenet.nodes if n.output in res.on_chip}  # 6x28x28 > 1 KiB

@@ -70,10 +70,10 @@ def test_cycles_and_latency(lenet, lenet_summary):
     mapped = map_graph(lenet, cfg)
     s = lenet_summary
     assert s["totals"]["total_cycles"] == mapped.total_cycles == sum(r["total_cycles"] for r in s["layers"])
-    assert s["totals"]["latency_us"] == mapped.total_cycles / cfg.clock_mhz
-    for node, row in zip(lenet.nodes, s["layers"], strict=True):
-        if node.op in GEMM_OPS:
-            assert row["compute_cycles"] == compute_cycles(plan(gemm_of(node, 1), cfg))
+    assert s["totals"]["latency_us"] == pytest.approx(mapped.total_cycles / cfg.clock_mhz, rel=1e-12)
+    for node, row, layer in zip(lenet.nodes, s["layers"], mapped.layers, strict=True):
+        if node.op in GEMM_OPS:  # the tiled schedule's chunks each pay their fill and drain
+            assert row["compute_cycles"] == layer.compute_cycles >= compute_cycles(plan(gemm_of(node, 1), cfg))
             assert row["utilization_pct"] == pytest.approx(100 * row["macs"] / (cfg.pes * row["total_cycles"]))
     perf = {(p["engine"].split()[0], p["batch"]): p for p in s["performance"]}
     assert perf["int8", 1]["throughput_images_per_s"] == pytest.approx(1e6 / s["totals"]["latency_us"])

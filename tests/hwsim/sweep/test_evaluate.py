@@ -7,13 +7,16 @@ from hwsim.energy import inference_energy
 from hwsim.sweep.evaluate import COLUMNS, Tables, evaluate_point, required_acc_bits
 from hwsim.sweep.pareto import pareto_front, usable_objectives
 from hwsim.sweep.space import Point
+from quant.onnx_import import load_onnx
+from tests.helpers import wide_conv_model
 
 
 def test_row_matches_the_analytical_engine(lenet):
     cfg = AcceleratorConfig(rows=16, cols=8, dataflow=Dataflow.WS, ifmap_sram_kib=32, dram_bytes_per_cycle=8.0)
     row = evaluate_point(lenet, Point(cfg, weight_bits=6, act_bits=8, batch=4),
                          Tables(accuracy={"w6a8": 90.5}, float_top1=91.0))
-    mapped = map_graph(lenet, cfg, batch=4)
+    mapped = map_graph(lenet, cfg, batch=4, weight_bits=6, act_bits=8)  # 6-bit weights are stored packed
+    assert mapped.total("dram_read_bytes") < map_graph(lenet, cfg, batch=4).total("dram_read_bytes")
     assert set(row) == set(COLUMNS) and row["status"] == "ok"
     assert row["total_cycles"] == mapped.total_cycles and row["latency_us"] == pytest.approx(1e6 * mapped.latency_s)
     assert row["throughput_images_per_s"] == pytest.approx(4 / mapped.latency_s)
@@ -22,10 +25,13 @@ def test_row_matches_the_analytical_engine(lenet):
     assert row["luts"] is None and row["fmax_mhz"] is None  # no --synth
 
 
-def test_infeasible_points_say_why(lenet):
-    tiny = AcceleratorConfig(rows=32, cols=32, ifmap_sram_kib=1, filter_sram_kib=1, ofmap_sram_kib=1)
-    row = evaluate_point(lenet, Point(tiny), Tables())
-    assert row["status"].startswith("infeasible: layer") and "cannot fit" in row["status"] and row["latency_us"] is None
+def test_infeasible_points_say_why(lenet, tmp_path):
+    tiny = AcceleratorConfig(rows=32, cols=32, ifmap_sram_kib=1, filter_sram_kib=1, ofmap_sram_kib=1, acc_sram_kib=1)
+    assert evaluate_point(lenet, Point(tiny), Tables())["status"] == "ok"  # K split, small tiles: LeNet fits 1 KiB
+    wide = load_onnx(wide_conv_model(tmp_path / "wide.onnx"))
+    row = evaluate_point(wide, Point(tiny), Tables())
+    assert row["status"].startswith("infeasible: layer 'conv0'") and "smallest tile needs" in row["status"]
+    assert row["latency_us"] is None
     need, layer = required_acc_bits(lenet, 8, 8)
     assert (need, layer) == ((400 << 14).bit_length() + 1, "node_conv2d_2")  # K = 400 is LeNet's largest
     narrow = evaluate_point(lenet, Point(AcceleratorConfig(acc_bits=need - 1)), Tables())
