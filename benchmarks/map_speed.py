@@ -1,5 +1,7 @@
 """Speed of hwsim's engines, side by side in one run:
 
+  0. the mapper: `hwsim map`'s analytical engine on VGG-16 and ResNet-50 at edge8 8x8 in OS/WS/IS,
+     tile search included (median of repeats, caches cleared before each);
   1. the analytical engine mapping VGG-16 and ResNet-50 (every layer, median of repeats)
      against SCALE-Sim 3.0 on the same conv layers (one run; it walks every cycle in Python);
   2. the cycle-accurate engine on LeNet-5: simulated array cycles and MACs per wall second,
@@ -76,17 +78,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zoo-dir", default=str(Path(tempfile.gettempdir()) / "hwsim-zoo"))
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--models", default="vgg16,resnet50", help="networks for part 1")
-    p.add_argument("--parts", default="1,2", help="which parts to run")
+    p.add_argument("--parts", default="0,1,2", help="which parts to run")
     args = p.parse_args(argv)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}")
 
     parts = set(args.parts.split(","))
     cfg = override(PRESETS["tpu128"], dataflow="os")
+    if "0" in parts:
+        part0(args)
     if "1" in parts:
         part1(args, cfg)
     if "2" in parts:
         part2()
     return 0
+
+
+def part0(args: argparse.Namespace) -> None:
+    from hwsim import tiling
+    print("\n0. the mapper: map every layer (tile search included) on edge8 8x8, median of "
+          f"{min(args.repeats, 7)} runs")
+    print(f"{'model':10} {'layers':>6} {'dataflow':>8} {'map s':>8} {'total cycles':>14} {'DRAM MB':>9}")
+    for name in args.models.split(","):
+        graph = zoo_graph(name, Path(args.zoo_dir))
+        for df in ("os", "ws", "is"):
+            cfg = override(PRESETS["edge8"], dataflow=df)
+
+            def fresh(c=cfg, g=graph):
+                tiling._chunk_cost.cache_clear()  # no help from an earlier run
+                return map_graph(g, c)
+            result = fresh()
+            seconds = median_seconds(fresh, min(args.repeats, 7))
+            dram = result.total("dram_read_bytes") + result.total("dram_write_bytes")
+            print(f"{name:10} {len(result.layers):6} {df:>8} {seconds:8.3f} {result.total_cycles:14,} "
+                  f"{dram / 1e6:9.1f}")
+            sys.stdout.flush()
 
 
 def part1(args: argparse.Namespace, cfg) -> None:

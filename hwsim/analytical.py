@@ -52,6 +52,8 @@ class LayerResult:
     steps: int = 0  # pipeline steps (chunks on the array, or vector chunks)
     input_on_chip: bool = False  # read from the activation store, not DRAM
     output_on_chip: bool = False  # kept in the activation store for its consumers
+    pool_cycles: int = 0  # vector-unit cycles of a pool fused on this layer's store path
+    fused_into: str = ""  # a pool run on this layer's producer's store path: its row costs nothing
     traffic: memory.Traffic = field(default_factory=memory.Traffic, repr=False)
 
     @property
@@ -132,7 +134,8 @@ def gemm_layer(node: Node, layer: tiling.Layer, m: tiling.Mapping, compute_cycle
                        mapping_efficiency=plan(g, cfg).mapping_efficiency, sram_read_bytes=t.sram_read,
                        sram_write_bytes=t.sram_write, dram_read_bytes=t.dram_read, dram_write_bytes=t.dram_write,
                        footprint_bytes=t.footprint + store_bytes, tile=(m.m_t, m.k_t, m.n_t), order=m.order,
-                       steps=m.steps, input_on_chip=layer.a_on_chip, output_on_chip=layer.out_on_chip, traffic=t)
+                       steps=m.steps, input_on_chip=layer.a_on_chip, output_on_chip=layer.out_on_chip,
+                       pool_cycles=m.pool_cycles, traffic=t)
 
 
 @dataclass(frozen=True)
@@ -180,19 +183,63 @@ def vector_layer(node: Node, op: VectorOp, mem: memory.Memory, compute_cycles: i
                        input_on_chip=op.in_dram_bytes == 0, output_on_chip=op.out_on_chip, traffic=t)
 
 
+@dataclass(frozen=True)
+class NetworkPlan:
+    """What the compiler decides for a whole graph before any layer is timed: the memory, the pools
+    fused on a conv's store path, what stays on chip, and every GEMM layer's tiler input."""
+    mem: memory.Memory
+    fused: dict[str, Node]  # conv name -> its fused pool
+    residency: memory.Residency
+    layers: dict[str, tiling.Layer]  # GEMM node name -> its tiler layer
+
+    @property
+    def fused_into(self) -> dict[str, str]:
+        return {pool.name: conv for conv, pool in self.fused.items()}
+
+
+def plan_network(graph: Graph, cfg: AcceleratorConfig, batch: int = 1, weight_bits: int = 8,
+                 act_bits: int = 8) -> NetworkPlan:
+    """One plan for both engines. A pool is fused (cfg.fuse_pool) only where hwsim.memory allows it
+    and a tile of one band of pooling windows fits the buffers."""
+    mem = memory.Memory.of(cfg)
+    fused = {}
+    if cfg.fuse_pool:
+        for conv, pool in memory.fusable_pools(graph).items():
+            node = next(n for n in graph.nodes if n.name == conv)
+            layer = tiling.Layer.of(node, batch, w_bits=weight_bits, a_bits=act_bits, pool=pool.attrs.kernel)
+            if tiling.fits(layer, mem, *tiling.smallest_tile(layer)) is None:
+                fused[conv] = pool
+    res = memory.plan_residency(graph, batch, mem.store_bytes, act_bits, fused)
+    layers = {}
+    for node in graph.nodes:
+        if node.op in GEMM_OPS:
+            pool = fused.get(node.name)
+            out = pool.output if pool else node.output
+            layers[node.name] = tiling.Layer.of(node, batch, node.inputs[0] in res.on_chip, out in res.on_chip,
+                                                weight_bits, act_bits, pool.attrs.kernel if pool else (1, 1))
+    return NetworkPlan(mem, fused, res, layers)
+
+
+def fused_layer(node: Node, conv: str) -> LayerResult:
+    """The row of a pool that runs on `conv`'s store path: its cycles and bytes are in conv's row."""
+    return LayerResult(name=node.name, op=node.op.value, unit="vector", fused_into=conv, input_on_chip=True,
+                       output_on_chip=True)
+
+
 def map_graph(graph: Graph, cfg: AcceleratorConfig, batch: int = 1, timing_model: str = "hwsim",
               weight_bits: int = 8, act_bits: int = 8) -> MapResult:
     """Map every layer of `graph` (float or quantized: only shapes matter) onto `cfg`, weights and
     activations stored packed at `weight_bits`/`act_bits` bits. With timing "scalesim" an array
     layer's compute cycles are SCALE-Sim 3.0's for the whole untiled layer and it has no stalls
     (SCALE-Sim's CALC mode); its bytes are still the mapped schedule's."""
-    mem = memory.Memory.of(cfg)
-    res = memory.plan_residency(graph, batch, mem.store_bytes, act_bits)
+    net = plan_network(graph, cfg, batch, weight_bits, act_bits)
+    mem, res, fused_into = net.mem, net.residency, net.fused_into
     layers = []
     for i, node in enumerate(graph.nodes):
-        if node.op in GEMM_OPS:
-            layer = tiling.Layer.of(node, batch, node.inputs[0] in res.on_chip, node.output in res.on_chip,
-                                    weight_bits, act_bits)
+        if node.name in fused_into:
+            layers.append(fused_layer(node, fused_into[node.name]))
+        elif node.op in GEMM_OPS:
+            layer = net.layers[node.name]
             m = tiling.map_layer(layer, cfg, mem)
             if timing_model == "hwsim":
                 compute, stall = m.compute_cycles, m.stall_cycles

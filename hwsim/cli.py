@@ -99,6 +99,9 @@ def _add_accelerator_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freq", help="clock in MHz (0.001..100000, i.e. 1 kHz..100 GHz)")
     p.add_argument("--acc-bits", help="accumulator width in bits (17..64)")
     p.add_argument("--lanes", help="vector-unit lanes (1..4096)")
+    p.add_argument("--fuse-pool", action="store_true", default=None,
+                   help="pool a conv's output tiles on the vector unit on their way to memory (non-overlapping "
+                        "MaxPool/AveragePool right after a conv): the unpooled output is never stored")
 
 
 def accelerator_config(args: argparse.Namespace):
@@ -115,7 +118,7 @@ def accelerator_config(args: argparse.Namespace):
                     dram_request_bytes=number(args.dram_request, "--dram-request", parse_int),
                     clock_mhz=number(args.freq, "--freq", parse_float),
                     acc_bits=number(args.acc_bits, "--acc-bits", parse_int),
-                    vector_lanes=number(args.lanes, "--lanes", parse_int))
+                    vector_lanes=number(args.lanes, "--lanes", parse_int), fuse_pool=args.fuse_pool)
 
 
 def cmd_map(args: argparse.Namespace) -> int:

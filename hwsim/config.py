@@ -91,6 +91,7 @@ class AcceleratorConfig:
     clock_mhz: float = 100.0
     acc_bits: int = 32
     vector_lanes: int = 8
+    fuse_pool: bool = False  # pool a conv's output tiles on their way to memory (non-overlapping pools)
 
     @property
     def pes(self) -> int:
@@ -125,6 +126,8 @@ class AcceleratorConfig:
             raise ConfigError(f"config {err}") from None
         if not isinstance(self.dataflow, Dataflow):
             raise ConfigError(f"config dataflow = {_show(self.dataflow)}: must be one of os, ws, is")
+        if not isinstance(self.fuse_pool, bool):
+            raise ConfigError(f"config fuse_pool = {_show(self.fuse_pool)}: must be true or false")
         if (not isinstance(self.name, str) or not 0 < len(self.name) <= NAME_CHARS_MAX
                 or not self.name.isprintable()):
             raise ConfigError(f"config name = {_show(self.name)}: must be 1..{NAME_CHARS_MAX} printable characters")

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.analytical import MapResult, gemm_layer, vector_layer, vector_op
+from hwsim.analytical import MapResult, NetworkPlan, fused_layer, gemm_layer, plan_network, vector_layer, vector_op
 from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.mapping import GEMM_OPS, FoldPlan, Gemm, gemm_of, plan
-from hwsim.memory import Memory, plan_residency
+from hwsim.memory import Memory
 from hwsim.tiling import Layer, Mapping, Step, map_layer, schedule
 from quant.errors import ConfigError, IRError
 from quant.fixedpoint import IntType
@@ -111,16 +111,17 @@ class LayerSchedule:
         return operands + max(gemm_sim_bytes(plan(Gemm(*c), self.cfg), replicas) for c in chunks)
 
 
-def compile_schedules(graph: Graph, cfg: AcceleratorConfig, batch: int) -> list[LayerSchedule]:
-    """Every GEMM layer's schedule: residency, the mapper's tiling and its steps (shapes only)."""
-    mem = Memory.of(cfg)
-    res = plan_residency(graph, batch, mem.store_bytes)
+def compile_schedules(graph: Graph, cfg: AcceleratorConfig, batch: int,
+                      net: NetworkPlan | None = None) -> list[LayerSchedule]:
+    """Every GEMM layer's schedule: the network plan (fused pools, residency), the mapper's tiling
+    and its steps (shapes only)."""
+    net = net or plan_network(graph, cfg, batch)
     out = []
     for node in graph.nodes:
         if node.op in GEMM_OPS:
-            layer = Layer.of(node, batch, node.inputs[0] in res.on_chip, node.output in res.on_chip)
-            mapping = map_layer(layer, cfg, mem)
-            out.append(LayerSchedule(node, layer, mapping, tuple(schedule(layer, mem, mapping)), cfg))
+            layer = net.layers[node.name]
+            mapping = map_layer(layer, cfg, net.mem)
+            out.append(LayerSchedule(node, layer, mapping, tuple(schedule(layer, net.mem, mapping)), cfg))
     return out
 
 
@@ -430,30 +431,33 @@ class DmaQueue:
             self.need = 0
 
 
-def step_pipeline(mem: Memory, loads: list[tuple[int, ...]], computes: list[int], stores: list[int]) -> int:
+def step_pipeline(mem: Memory, loads: list[tuple[int, ...]], computes: list[int], stores: list[int],
+                  pools: list[int] | None = None) -> int:
     """Cycles of a schedule run by the sequencer, stepped cycle by cycle: before step 0 the DMA loads
     chunk 0's operands; step i starts chunk i on the array (busy computes[i] cycles) and gives the
-    DMA chunk i+1's loads and the output tile stored after step i-1; a step ends when both the array
-    and the DMA are idle; after the last step the DMA stores the last output tile."""
+    DMA chunk i+1's loads and the output tile stored after step i-1, which the vector unit pools
+    meanwhile when a pool is fused (busy pools[i-1] cycles); a step ends when the array, the DMA and
+    the vector unit are all idle; after the last step the last output tile is pooled and stored."""
     dma, clock = DmaQueue(mem), 0
+    pools = pools or [0] * len(stores)
 
-    def drain(array_cycles: int) -> int:
+    def drain(array_cycles: int, vector_cycles: int) -> int:
         elapsed = 0
-        while dma.busy or elapsed < array_cycles:
+        while dma.busy or elapsed < array_cycles or elapsed < vector_cycles:
             dma.tick()
             elapsed += 1
         return elapsed
 
     for nbytes in loads[0]:
         dma.push(nbytes)
-    clock += drain(0)
+    clock += drain(0, 0)
     for i, compute in enumerate(computes):
         for nbytes in (loads[i + 1] if i + 1 < len(loads) else ()):
             dma.push(nbytes)
         dma.push(stores[i - 1] if i else 0)
-        clock += drain(compute)
+        clock += drain(compute, pools[i - 1] if i else 0)
     dma.push(stores[-1] if stores else 0)
-    return clock + drain(0)
+    return clock + drain(0, pools[-1] if pools else 0)
 
 
 @dataclass(frozen=True)
@@ -476,26 +480,32 @@ def run_cycle(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, batch: int
     x_q = np.asarray(x_q)
     if batch < 1 or x_q.shape[0] % batch:
         raise ConfigError(f"{x_q.shape[0]} images do not split into runs of batch {batch}")
-    schedules = {s.node.name: s for s in compile_schedules(qgraph, cfg, batch)}  # shared with the analytical engine
+    net = plan_network(qgraph, cfg, batch)  # the compiler's plan, shared with the analytical engine
+    schedules = {s.node.name: s for s in compile_schedules(qgraph, cfg, batch, net)}
     limit = CYCLE_MEMORY_LIMIT_BYTES
     for sched in schedules.values():
         if sched.sim_bytes(1) > limit:
             check_cycle_memory(qgraph, cfg, batch, limit)  # raises, naming the layer
     acc_type = IntType(cfg.acc_bits)
-    mem = Memory.of(cfg)
-    res = plan_residency(qgraph, batch, mem.store_bytes)
+    mem, res, fused_into = net.mem, net.residency, net.fused_into
     tensors = {qgraph.input_name: x_q}
     layers, stepped = [], 0
     for i, node in enumerate(qgraph.nodes):
         inputs = [tensors[t] for t in node.inputs]
-        if node.op in GEMM_OPS:
+        if node.name in fused_into:  # pooled on the conv's store path: the same integer kernel, no time
+            tensors[node.output] = INT_KERNELS[node.op].run(node, inputs, acc_type)
+            layers.append(fused_layer(node, fused_into[node.name]))
+        elif node.op in GEMM_OPS:
             sched = schedules[node.name]
             acc, computes = _gemm_on_array(sched, inputs[0], cfg, batch)
             check_accumulator(node, acc, acc_type)
             tensors[node.output] = apply_requant(acc, node.quant.requant).astype(np.int8)
             steps = sched.steps
+            k = sched.layer.gemm.k  # a fused pool works on each output tile after its last k chunk
+            pools = [-(-(s.m * s.n) // cfg.vector_lanes) if sched.layer.pooled and s.k0 + s.k == k else 0
+                     for s in steps]
             total = step_pipeline(mem, [(s.a_bytes, s.b_bytes) for s in steps], computes,
-                                  [s.store_bytes for s in steps])
+                                  [s.store_bytes for s in steps], pools)
             layers.append(gemm_layer(node, sched.layer, sched.mapping, sum(computes), total - sum(computes), cfg,
                                      res.store_bytes[i]))
             stepped += sum(computes)

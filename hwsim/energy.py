@@ -142,7 +142,8 @@ def layer_energy(layer: LayerResult, cfg: AcceleratorConfig, bits: int = 8) -> E
                sram_pj_per_byte(getattr(cfg, f"{b}_sram_kib")) for b in Traffic.BUFFERS)
     array = layer.unit == "array"
     return Energy(mac_pj=layer.macs * mac_pj(bits) if array else 0.0,
-                  vector_pj=layer.compute_cycles * cfg.vector_lanes * ADD8_PJ if layer.unit == "vector" else 0.0,
+                  vector_pj=(layer.compute_cycles if layer.unit == "vector" else layer.pool_cycles)
+                  * cfg.vector_lanes * ADD8_PJ,  # an array layer's vector work: a pool fused on its stores
                   sram_pj=sram, dram_pj=(layer.dram_read_bytes + layer.dram_write_bytes) * dram_pj_per_byte(),
                   register_pj=layer.macs * register_pj_per_mac(bits) if array else 0.0,
                   leakage_pj=leak_w(cfg, bits) * layer.total_cycles / (cfg.clock_mhz * 1e6) * 1e12)

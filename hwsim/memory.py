@@ -18,6 +18,10 @@ Residency (plan_residency): walking the graph in order, a layer output stays in 
 when it fits beside every resident tensor that is live over its own lifetime (from its producer to
 its last consumer); the graph input and output always cross DRAM. Flatten is a view: its output is
 its input. Whatever does not fit goes to DRAM and comes back.
+
+Fused pooling (config fuse_pool, fusable_pools): a non-overlapping MaxPool/AveragePool right after a
+conv runs on the vector unit as the conv's output tiles leave the accumulator; the conv stores the
+pooled tile, and its unpooled output is never stored anywhere.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.config import AcceleratorConfig
-from quant.ir import Graph, Op
+from quant.ir import Graph, Node, Op
 
 CHANNEL_PARAM_BYTES = 8  # int32 bias + int32 requant multiplier (shift packed alongside)
 PSUM_BYTES = 4
@@ -113,10 +117,33 @@ def tensor_bytes(graph: Graph, tensor: str, batch: int, bits: int = 8) -> int:
     return -(-batch * math.prod(graph.shape_of(tensor)[1:]) * bits // 8)
 
 
-def plan_residency(graph: Graph, batch: int, store_bytes: int, bits: int = 8) -> Residency:
+def fusable_pools(graph: Graph) -> dict[str, Node]:
+    """Conv name -> the pool that can run on its store path: a MaxPool/AveragePool that is the conv's
+    only consumer, with non-overlapping windows (stride = kernel, no padding, no ceil_mode) that
+    tile the conv's output exactly; the conv ungrouped and not the graph output."""
+    out = {}
+    for node in graph.nodes:
+        if node.op is not Op.CONV or node.attrs.groups != 1 or node.output == graph.output:
+            continue
+        users = graph.consumers(node.output)
+        if len(users) != 1 or users[0].op not in (Op.MAXPOOL, Op.AVGPOOL):
+            continue
+        a, (oh, ow) = users[0].attrs, node.out_shape[2:]
+        if (tuple(a.kernel) == tuple(a.stride) and not any(a.pads) and not a.ceil_mode
+                and oh % a.kernel[0] == 0 and ow % a.kernel[1] == 0):
+            out[node.name] = users[0]
+    return out
+
+
+def plan_residency(graph: Graph, batch: int, store_bytes: int, bits: int = 8,
+                   fused: dict[str, Node] | None = None) -> Residency:
     """Greedy in graph order: an output stays on chip when it fits beside the resident tensors live
-    over its lifetime (see the module doc)."""
+    over its lifetime (see the module doc). `fused` (conv name -> pool): the conv's own output is
+    never stored, and the pool's output is written by the conv."""
     nodes = graph.nodes
+    fused = fused or {}
+    unstored = {n.output for n in nodes if n.name in fused}
+    start = {fused[n.name].output: i for i, n in enumerate(nodes) if n.name in fused}
     alias = {}  # Flatten output -> the tensor it views
     for n in nodes:
         if n.op is Op.FLATTEN:
@@ -130,13 +157,13 @@ def plan_residency(graph: Graph, batch: int, store_bytes: int, bits: int = 8) ->
     on_chip = set()
     for i, n in enumerate(nodes):
         t = n.output
-        if t in alias or t in must_cross or t not in last_use:
+        if t in alias or t in must_cross or t not in last_use or t in unstored:
             continue
-        end = last_use[t]
+        first, end = start.get(t, i), last_use[t]
         size = tensor_bytes(graph, t, batch, bits)
-        if all(live[j] + size <= store_bytes for j in range(i, end + 1)):
+        if all(live[j] + size <= store_bytes for j in range(first, end + 1)):
             on_chip.add(t)
-            for j in range(i, end + 1):
+            for j in range(first, end + 1):
                 live[j] += size
     on_chip |= {a for a, src in alias.items() if src in on_chip}
     return Residency(frozenset(on_chip), tuple(live))

@@ -156,7 +156,8 @@ def map_table(result: MapResult, console: Console | None = None, note: str = "")
     for r in result.layers:
         gemm = r.unit == "array"
         dims = (f"{r.m:,}", f"{r.k:,}", f"{r.n:,}" + (f"x{r.groups}" if r.groups > 1 else "")) if gemm else ("", "", "")
-        tile = f"{r.tile[0]:,}x{r.tile[1]:,}x{r.tile[2]:,} {r.order}" if gemm else "vector"
+        tile = f"{r.tile[0]:,}x{r.tile[1]:,}x{r.tile[2]:,} {r.order}" if gemm else \
+            ("fused" if r.fused_into else "vector")
         t.add_row(cell(r.name), cell(r.op), *dims, tile, f"{r.steps:,}", f"{r.compute_cycles:,}",
                   f"{r.stall_cycles:,}", f"{r.total_cycles:,}", f"{100 * r.utilization:.1f}%" if gemm else "",
                   *(_kib(getattr(r, f)) for f in ("sram_read_bytes", "sram_write_bytes", "dram_read_bytes",

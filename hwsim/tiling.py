@@ -92,12 +92,14 @@ class Layer:
     out_on_chip: bool = False  # the output stays in the activation store: no stores to DRAM
     w_bits: int = 8            # stored weight width: values are packed, bytes = ceil(values * bits / 8)
     a_bits: int = 8            # stored activation width (inputs and outputs)
+    pool: tuple[int, int] = (1, 1)  # a non-overlapping pool fused on the store path (kh, kw); (1, 1): none
 
     @classmethod
     def of(cls, node: Node, batch: int = 1, a_on_chip: bool = False, out_on_chip: bool = False, w_bits: int = 8,
-           a_bits: int = 8) -> Layer:
+           a_bits: int = 8, pool: tuple[int, int] = (1, 1)) -> Layer:
         gemm = gemm_of(node, batch)
-        widths = {"a_on_chip": a_on_chip, "out_on_chip": out_on_chip, "w_bits": w_bits, "a_bits": a_bits}
+        widths = {"a_on_chip": a_on_chip, "out_on_chip": out_on_chip, "w_bits": w_bits, "a_bits": a_bits,
+                  "pool": tuple(pool)}
         if node.op is Op.DENSE:
             return cls(node.name, gemm, channels=gemm.k, **widths)
         a = node.attrs
@@ -234,9 +236,23 @@ class Layer:
         """Filter bytes of one B chunk; the per-channel parameters come with the first k chunk."""
         return packed(k * n, self.w_bits) + (CHANNEL_PARAM_BYTES * n if first else 0)
 
+    @property
+    def pooled(self) -> bool:
+        return self.pool != (1, 1)
+
+    @property
+    def band(self) -> int:
+        """Output pixels of one band of pooling windows (pool rows x the output width): the m tiles of a
+        fused layer hold whole bands."""
+        return self.pool[0] * self.out_w
+
     def out_bytes(self, m, n):
-        """Bytes of an m x n output tile (packed activations)."""
-        return packed(m * n, self.a_bits)
+        """Bytes of an m x n output tile as stored (packed activations; pooled when a pool is fused)."""
+        return packed(m // (self.pool[0] * self.pool[1]) * n, self.a_bits)
+
+    def pool_cycles(self, m, n, lanes: int):
+        """Vector-unit cycles to pool an m x n output tile (each value enters one window once)."""
+        return -(-(m * n) // lanes) if self.pooled else 0 * m
 
 
 @dataclass(frozen=True)
@@ -252,6 +268,7 @@ class Mapping:
     compute_cycles: int
     total_cycles: int
     traffic: Traffic
+    pool_cycles: int = 0       # vector-unit cycles of a fused pool, overlapped with the pipeline
 
     @property
     def stall_cycles(self) -> int:
@@ -360,12 +377,13 @@ def evaluate(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: i
     b = np.where(first_m, b, 0) if b_mode in ("all", "panel") else b
     computes = _chunk_table(cfg, m, k, n, compute_cycles)
     stores = np.where(k_last, layer.out_bytes(m, n), 0) * (not layer.out_on_chip)
-    shape = np.broadcast_shapes(a.shape, b.shape, computes.shape, stores.shape)
-    flat = [np.broadcast_to(x, shape).ravel() for x in (a, b, computes, stores)]
-    total = pipeline_cycles(mem, *flat, repeat=g.groups)
+    pools = np.where(k_last, layer.pool_cycles(m, n, cfg.vector_lanes), 0)
+    shape = np.broadcast_shapes(a.shape, b.shape, computes.shape, stores.shape, pools.shape)
+    flat = [np.broadcast_to(x, shape).ravel() for x in (a, b, computes, stores, pools)]
+    total = pipeline_cycles(mem, *flat[:4], repeat=g.groups, pools=flat[4] if layer.pooled else None)
     if total_only:
         return total
-    a, b, computes, stores = flat
+    a, b, computes, stores, pools = flat
     folds = _chunk_table(cfg, m, k, n, _folds)
 
     a_read, b_read = array_reads(cfg.dataflow, cfg.rows, cfg.cols, m, k, n)
@@ -389,19 +407,25 @@ def evaluate(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: i
         dram_read=a_dram + b_dram, dram_write=g.groups * int(stores.sum()),
         footprint=2 * min(a_use, mem.ifmap_half) + 2 * min(b_use, mem.filter_half) + 2 * m_t * n_t * PSUM_BYTES)
     return Mapping(layer.name, m_t, k_t, n_t, order, g.groups * computes.size, per_group(folds),
-                   g.groups * int(computes.sum()), total, traffic)
+                   g.groups * int(computes.sum()), total, traffic, g.groups * int(pools.sum()))
 
 
 def pipeline_cycles(mem: Memory, a: np.ndarray, b: np.ndarray, computes: np.ndarray, stores: np.ndarray,
-                    repeat: int = 1) -> int:
+                    repeat: int = 1, pools: np.ndarray | None = None) -> int:
     """The step pipeline in closed form: step i computes while the DMA moves chunk i+1's A and B
     tiles and the output tile stored after step i-1; the first loads and the last store exposed.
-    `repeat`: the steps run that many times back to back (the groups of a grouped conv)."""
+    `repeat`: the steps run that many times back to back (the groups of a grouped conv). `pools`
+    (a fused pool; repeat 1): the vector unit pools each stored tile while the DMA streams it out,
+    so a step also lasts at least the pooling of the tile it stores."""
     dma = mem.dma_array
     loads, st = dma(a) + dma(b), dma(stores)
     if repeat == 1:
         during = np.concatenate([loads[1:], [0]]) + np.concatenate([[0], st[:-1]])
-        return int(loads[0] + np.maximum(computes, during).sum() + st[-1])
+        last = int(st[-1])
+        if pools is not None:
+            during = np.maximum(during, np.concatenate([[0], pools[:-1]]))
+            last = max(last, int(pools[-1]))
+        return int(loads[0] + np.maximum(computes, during).sum() + last)
     nxt, prv = np.roll(loads, -1), np.roll(st, 1)  # a repeated run: next/previous wrap around
     c0, c1 = int(computes[0]), int(computes[-1])
     total = int(loads[0]) + repeat * int(np.maximum(computes, nxt + prv).sum()) + int(st[-1])
@@ -438,7 +462,7 @@ def _candidates(extent: int, align: int) -> list[int]:
 
 
 def smallest_tile(layer: Layer) -> tuple[int, int, int]:
-    return 1, layer.window, 1
+    return (layer.band if layer.pooled else 1), layer.window, 1
 
 
 def _compute_bound(layer: Layer, cfg: AcceleratorConfig, m_t: int, k_t: int, n_t: int) -> int:
@@ -510,7 +534,9 @@ def candidate_tiles(layer: Layer, cfg: AcceleratorConfig, aligned: bool = True) 
     g = layer.gemm
     m_align = {Dataflow.OS: cfg.rows, Dataflow.WS: 1, Dataflow.IS: cfg.cols}[cfg.dataflow] if aligned else 1
     k_cands = sorted({min(g.k, c * layer.window) for c in _candidates(math.ceil(g.k / layer.window), 1)})
-    return list(product(_candidates(g.m, m_align), _candidates(g.n, cfg.cols if aligned else 1), k_cands))
+    m_cands = _candidates(g.m, m_align) if not layer.pooled else \
+        sorted({min(g.m, b * layer.band) for b in _candidates(g.m // layer.band, 1)})  # whole pooling bands
+    return list(product(m_cands, _candidates(g.n, cfg.cols if aligned else 1), k_cands))
 
 
 def map_layer(layer: Layer, cfg: AcceleratorConfig, mem: Memory) -> Mapping:

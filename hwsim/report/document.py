@@ -191,7 +191,7 @@ def _rtl(s: dict) -> list[Block]:
                  f"after a {_num(r['build_s'], 1)} s build."
                  + ("" if s["config"]["dataflow"] == "os" else " The RTL engine is output-stationary: its cycles are "
                     "compared with hwsim's OS timing of the same array, not the configured dataflow's.")),
-            Table(("layer", "RTL cycles", "hwsim compute cycles"), rows)]
+            Table(("layer", "RTL cycles", "hwsim cycles, untiled layer"), rows)]
 
 
 def _provenance(s: dict) -> list[Block]:

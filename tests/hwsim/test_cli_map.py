@@ -168,3 +168,10 @@ def test_a_layer_no_tile_fits_is_refused_naming_the_buffer(capsys, tmp_path):
     assert out == ""
     assert_one_line_error(code, err, "'conv0': its smallest tile needs 6,144 B of ifmap SRAM, 5,632 B more than "
                                      "half the buffer (512 B)")
+
+
+def test_fuse_pool_flag_marks_the_pools_fused(capsys):
+    code, out, _ = run(capsys, "map", str(LENET), "--fuse-pool", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["config"]["fuse_pool"] is True
+    assert [r["fused_into"] for r in doc["layers"] if r["op"] == "MaxPool"] == ["node_conv2d", "node_conv2d_1"]

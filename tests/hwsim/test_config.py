@@ -217,3 +217,14 @@ def test_command_line_numbers():
             parse_int(text, "--lanes")
     with pytest.raises(ConfigError, match="--freq 'fast': expected a number"):
         parse_float("fast", "--freq")
+
+
+def test_fuse_pool_is_a_boolean_switch(tmp_path):
+    from hwsim.config import load_config
+    assert not preset("edge8").fuse_pool and override(preset("edge8"), fuse_pool=True).fuse_pool
+    path = tmp_path / "f.toml"
+    path.write_text("fuse_pool = true\n")
+    assert load_config(path).fuse_pool
+    path.write_text('fuse_pool = "yes"\n')
+    with pytest.raises(ConfigError, match="fuse_pool = 'yes': must be true or false"):
+        load_config(path)

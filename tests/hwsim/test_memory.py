@@ -60,3 +60,28 @@ def test_a_small_store_keeps_nothing(lenet):
     res = plan_residency(lenet, 1, cfg.sram_bytes("ofmap"))
     assert all(tensor_bytes(lenet, t, 1) <= 1024 for t in res.on_chip)
     assert "node_conv2d" not in {n.name for n in lenet.nodes if n.output in res.on_chip}  # 6x28x28 > 1 KiB
+
+
+def test_only_non_overlapping_pools_right_after_a_conv_are_fusable(lenet, tmp_path):
+    import numpy as np
+
+    from hwsim.memory import fusable_pools
+    from quant.onnx_import import load_onnx
+    from tests.helpers import chain_model
+    assert {c: p.name for c, p in fusable_pools(lenet).items()} == {"node_conv2d": "node_max_pool2d",
+                                                                    "node_conv2d_1": "node_max_pool2d_1"}
+    w = np.ones((4, 3, 3, 3), np.float32)
+    for attrs in ({"kernel_shape": [3, 3], "strides": [2, 2]},  # overlapping windows
+                  {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]},  # padded
+                  {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}):  # 7 rows: a partial window
+        path = chain_model(tmp_path / "m.onnx", (1, 3, 9, 9), [("Conv", {"w": w}, {}), ("MaxPool", {}, attrs),
+                                                               ("Flatten", {}, {})])
+        assert fusable_pools(load_onnx(path)) == {}, attrs
+
+
+def test_a_fused_conv_output_is_never_stored(lenet):
+    from hwsim.memory import fusable_pools
+    fused = fusable_pools(lenet)
+    res = plan_residency(lenet, 1, 64 * 1024, fused=fused)
+    convs = {n.output for n in lenet.nodes if n.name in fused}
+    assert not convs & res.on_chip and {p.output for p in fused.values()} <= res.on_chip
