@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
@@ -277,13 +277,6 @@ class Mapping:
     @property
     def dram_bytes(self) -> int:
         return self.traffic.dram
-
-    @property
-    def tile(self) -> str:
-        return f"{self.m_t}x{self.k_t}x{self.n_t} {self.order}"
-
-    def to_dict(self) -> dict:
-        return {"tile": {"m": self.m_t, "k": self.k_t, "n": self.n_t}, "order": self.order, "steps": self.steps}
 
 
 def compulsory_dram_bytes(layer: Layer) -> int:
@@ -645,16 +638,6 @@ def schedule(layer: Layer, mem: Memory, mapping: Mapping) -> list[Step]:
             if a_mode == "all":
                 a_rows_on_chip |= rows
     return steps
-
-
-def layer_mapping(node: Node, cfg: AcceleratorConfig, mem: Memory, batch: int = 1, a_on_chip: bool = False,
-                  out_on_chip: bool = False) -> tuple[Layer, Mapping]:
-    layer = Layer.of(node, batch, a_on_chip, out_on_chip)
-    return layer, map_layer(layer, cfg, mem)
-
-
-def with_residency(layer: Layer, a_on_chip: bool, out_on_chip: bool) -> Layer:
-    return replace(layer, a_on_chip=a_on_chip, out_on_chip=out_on_chip)
 
 
 def _parts(total: int, chunks: int) -> np.ndarray:

@@ -97,18 +97,24 @@ def test_k_split_layers_agree_with_the_analytical_engine_and_the_integer_executo
     assert analytical.total("stall_cycles") > 0
 
 
+def _lenet_on_both_engines(lenet_q, fashion_test, cfg, batch):
+    """The cycle engine's run of the first `batch` test images (its logits checked bit-exact with
+    the integer executor) and the analytical engine's result for the same config."""
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:batch]), lenet_q.input_quant)
+    run = run_cycle(lenet_q, x_q, cfg, batch=batch)
+    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))
+    return run, map_graph(lenet_q, cfg, batch=batch)
+
+
 LENET_RUNS = [(df, r, c, batch) for df in Dataflow for r, c in ((8, 8), (16, 4)) for batch in (1, 4)]
 
 
 @pytest.mark.parametrize("df, rows, cols, batch", LENET_RUNS,
                          ids=[f"{d.value}-{r}x{c}-b{b}" for d, r, c, b in LENET_RUNS])
 def test_lenet_compute_and_stall_agree_per_layer(lenet_q, fashion_test, df, rows, cols, batch):
-    pixels, _ = fashion_test
-    x_q = quantize_input(Preprocess()(pixels[:batch]), lenet_q.input_quant)
     cfg = override(PRESETS["edge8"], dataflow=df, rows=rows, cols=cols)
-    run = run_cycle(lenet_q, x_q, cfg, batch=batch)
-    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))
-    analytical = map_graph(lenet_q, cfg, batch=batch)
+    run, analytical = _lenet_on_both_engines(lenet_q, fashion_test, cfg, batch)
     for sim, ana in zip(run.result.layers, analytical.layers, strict=True):
         assert (sim.name, sim.compute_cycles, sim.stall_cycles) == (ana.name, ana.compute_cycles, ana.stall_cycles)
     assert run.result.to_dict() == analytical.to_dict() | {"engine": "cycle"}
@@ -222,12 +228,8 @@ def test_fused_pooling_agrees_between_engines_and_saves_the_round_trip(lenet_q, 
     """fuse_pool: LeNet's two 2x2 max pools run on the vector unit as their conv's output tiles are
     stored. Same logits, the same cycles from both engines, and never more time or DRAM traffic; with
     a 4 KiB activation store the unpooled conv outputs no longer go through DRAM."""
-    pixels, _ = fashion_test
-    x_q = quantize_input(Preprocess()(pixels[:batch]), lenet_q.input_quant)
     cfg = override(PRESETS["edge8"], dataflow=df, fuse_pool=True, ofmap_sram_kib=store_kib)
-    run = run_cycle(lenet_q, x_q, cfg, batch=batch)
-    np.testing.assert_array_equal(run.output, run_int(lenet_q, x_q))
-    fused = map_graph(lenet_q, cfg, batch=batch)
+    run, fused = _lenet_on_both_engines(lenet_q, fashion_test, cfg, batch)
     assert run.result.to_dict() == fused.to_dict() | {"engine": "cycle"}
     pools = [r for r in fused.layers if r.op == "MaxPool"]
     assert [r.fused_into for r in pools] == ["node_conv2d", "node_conv2d_1"]
