@@ -24,9 +24,13 @@ Every chunk is one GEMM (m, k, n) on the R x C array with its own folds, so it c
 hwsim.timing.compute_cycles of that GEMM (fill and drain included); the array's results add into
 the accumulator SRAM.
 
-Hardware im2col: A(m, k) of a conv is the contiguous span of raw input rows that the m output
-pixels' windows read (halo included), for the chunk's channels (k chunks are whole channels:
-multiples of kh * kw); the expanded matrix never exists. A Dense layer's A tile is m x k.
+Hardware im2col: A(m, k) of a conv is the span of raw input rows that the m output pixels'
+windows read (halo included), for the chunk's channels (k chunks are whole channels: multiples of
+kh * kw); the expanded matrix never exists. The DMA skips rows that no window of the layer reads (a
+1x1 stride-2 conv loads every other row), so a row-strided transfer. A Dense layer's A tile is m x k.
+
+Sub-8-bit values are packed: a transfer moves its values' bits rounded up to whole bytes (its DMA
+time), and a tensor's DRAM bytes are its values packed contiguously (bits / 8, rounded up once).
 
 What stays on chip (else it is loaded at every visit):
   * A, when the group's whole input (all rows, all channels) fits the ifmap half: each tile then
@@ -112,10 +116,35 @@ class Layer:
     def window(self) -> int:
         return 1 if self.dense else self.kh * self.kw
 
-    def row_bytes(self, k: int) -> int:
-        """Bytes of one A 'row' for a chunk of k reduction elements (a conv: one input row of the
+    def row_values(self, k: int) -> int:
+        """Values of one A 'row' for a chunk of k reduction elements (a conv: one input row of the
         chunk's ceil(k / window) channels)."""
-        return packed(k if self.dense else self.in_w * math.ceil(k / self.window), self.a_bits)
+        return k if self.dense else self.in_w * math.ceil(k / self.window)
+
+    def row_bytes(self, k: int) -> int:
+        """Bytes of one A 'row' of a chunk of k reduction elements as one transfer (packed)."""
+        return packed(self.row_values(k), self.a_bits)
+
+    @functools.cached_property
+    def _used(self) -> tuple[np.ndarray, int]:
+        """Per image: the running count of input rows some window reads (rows a stride skips, as a
+        1x1 stride-2 conv skips every other row, are never loaded), and that count per image."""
+        used = np.zeros(self.in_h, bool)
+        for j in range(self.kh):
+            rows = np.arange(self.out_h) * self.stride - self.pad_top + j * self.dilation
+            used[rows[(rows >= 0) & (rows < self.in_h)]] = True
+        cum = np.concatenate([[0], np.cumsum(used)]).astype(np.int64)
+        cum.flags.writeable = False
+        return cum, int(cum[-1])
+
+    def used_rows(self, lo, hi):
+        """Input rows some window reads among global rows [lo, hi) (image * in_h + row; Dense: M rows)."""
+        lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
+        if self.dense:
+            return np.maximum(hi - lo, 0)
+        cum, per_image = self._used
+        at = lambda r: r // self.in_h * per_image + cum[r % self.in_h]  # noqa: E731
+        return np.where(hi > lo, at(hi) - at(np.minimum(lo, hi)), 0)
 
     @functools.cached_property
     def window_rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +177,8 @@ class Layer:
         return np.where(empty, 0, lo), np.where(empty, 0, hi + 1)
 
     def tile_rows(self, m0: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, ...]:
-        """For m tiles starting at output pixel m0 with m pixels: the A rows they read (all images),
-        and in global rows (image * in_h + row; Dense: the M rows) the first image's span
+        """For m tiles starting at output pixel m0 with m pixels: the A rows they read (all images;
+        the used rows of each image's span), and in global rows (image * in_h + row; Dense: the M rows) the first image's span
         [first_lo, first_hi) and the last image's span [last_lo, end)."""
         m0, m = np.asarray(m0, np.int64), np.asarray(m, np.int64)
         if self.dense:
@@ -160,9 +189,9 @@ class Layer:
         same = img0 == img1
         lo0, hi0 = self._span(oy0, np.where(same, oy1, self.out_h - 1))
         lo1, hi1 = self._span(np.where(same, oy0, 0), oy1)
-        full_lo, full_hi = self._span(np.int64(0), np.int64(self.out_h - 1))
-        middle = np.maximum(img1 - img0 - 1, 0) * (full_hi - full_lo)
-        rows = np.where(same, hi0 - lo0, (hi0 - lo0) + middle + (hi1 - lo1))
+        middle = np.maximum(img1 - img0 - 1, 0) * self._used[1]
+        count0, count1 = self.used_rows(lo0, hi0), self.used_rows(lo1, hi1)
+        rows = np.where(same, count0, count0 + middle + count1)
         return (rows, img0 * self.in_h + lo0, img0 * self.in_h + hi0, img1 * self.in_h + np.where(same, lo0, lo1),
                 img1 * self.in_h + hi1)
 
@@ -200,7 +229,7 @@ class Layer:
         # forward, the rows of that span below the earlier end were all read by the tile before
         if np.all(first_lo[1:] >= last_lo[:-1]) and np.all(np.diff(end) >= 0):
             before = np.concatenate([[0], np.maximum.accumulate(end)[:-1]])  # rows [0, before) already read
-            overlap = np.clip(np.minimum(before, first_hi) - first_lo, 0, None)
+            overlap = self.used_rows(first_lo, np.minimum(before, first_hi))
             return m, rows, rows - overlap
         return m, rows, self._new_rows_by_sets(m0, m)
 
@@ -220,21 +249,31 @@ class Layer:
             return set(range(m0, m0 + m))
         r0, r1 = m0 // self.out_w, (m0 + m - 1) // self.out_w
         rows: set[int] = set()
+        cum = self._used[0]
         for img in range(r0 // self.out_h, r1 // self.out_h + 1):
             a = max(r0, img * self.out_h) - img * self.out_h
             b = min(r1, img * self.out_h + self.out_h - 1) - img * self.out_h
             lo, hi = (int(v) for v in self._span(np.int64(a), np.int64(b)))
-            rows.update(range(img * self.in_h + lo, img * self.in_h + hi))
+            rows.update(img * self.in_h + r for r in range(lo, hi) if cum[r + 1] > cum[r])
         return rows
 
     @functools.cached_property
+    def a_total_values(self) -> int:
+        """One group's whole A: every input row some window reads, once, all channels."""
+        rows = self.gemm.m if self.dense else self.gemm.m // (self.out_h * self.out_w) * self._used[1]
+        return rows * self.row_values(self.gemm.k)
+
+    @property
     def a_total_bytes(self) -> int:
-        """One group's whole A: every input row read once, all channels."""
-        return int(self.m_tiles(self.gemm.m)[2].sum()) * self.row_bytes(self.gemm.k)
+        return packed(self.a_total_values, self.a_bits)
 
     def b_bytes(self, k: int, n: int, first: bool) -> int:
         """Filter bytes of one B chunk; the per-channel parameters come with the first k chunk."""
         return packed(k * n, self.w_bits) + (CHANNEL_PARAM_BYTES * n if first else 0)
+
+    def out_values(self, m, n):
+        """Values of an m x n output tile as stored (pooled when a pool is fused)."""
+        return m // (self.pool[0] * self.pool[1]) * n
 
     @property
     def pooled(self) -> bool:
@@ -247,8 +286,8 @@ class Layer:
         return self.pool[0] * self.out_w
 
     def out_bytes(self, m, n):
-        """Bytes of an m x n output tile as stored (packed activations; pooled when a pool is fused)."""
-        return packed(m // (self.pool[0] * self.pool[1]) * n, self.a_bits)
+        """Bytes of an m x n output tile as one transfer (packed activations; pooled when fused)."""
+        return packed(self.out_values(m, n), self.a_bits)
 
     def pool_cycles(self, m, n, lanes: int):
         """Vector-unit cycles to pool an m x n output tile (each value enters one window once)."""
@@ -283,9 +322,9 @@ def compulsory_dram_bytes(layer: Layer) -> int:
     """Weights (+ channel parameters) and the raw input read once, the output written once; an
     input or output resident in the activation store costs none."""
     g = layer.gemm
-    a = 0 if layer.a_on_chip else g.groups * layer.a_total_bytes
-    out = 0 if layer.out_on_chip else g.groups * layer.out_bytes(g.m, g.n)
-    return a + g.groups * layer.b_bytes(g.k, g.n, True) + out
+    a = 0 if layer.a_on_chip else packed(g.groups * layer.a_total_values, layer.a_bits)
+    out = 0 if layer.out_on_chip else packed(g.groups * layer.out_values(g.m, g.n), layer.a_bits)
+    return a + packed(g.groups * g.k * g.n, layer.w_bits) + g.groups * CHANNEL_PARAM_BYTES * g.n + out
 
 
 def _extents(extent: int, tile: int) -> np.ndarray:
@@ -363,13 +402,16 @@ def evaluate(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: i
     m, n, k = ms[m_ax], ns[n_ax], ks[k_ax]
     first_n, first_m, k_first = ni[n_ax] == 0, mi[m_ax] == 0, ki[k_ax] == 0
     k_last = ki[k_ax] == len(ks) - 1
-    row_bytes = np.array([layer.row_bytes(int(x)) for x in ks])[k_ax]
-    a = {"chip": 0 * rows[m_ax] * row_bytes, "all": np.where(first_n, new_rows[m_ax] * row_bytes, 0),
-         "panel": np.where(first_n, rows[m_ax] * row_bytes, 0), "none": rows[m_ax] * row_bytes}[a_mode]
-    b = packed(k * n, layer.w_bits) + CHANNEL_PARAM_BYTES * n * k_first
-    b = np.where(first_m, b, 0) if b_mode in ("all", "panel") else b
+    # values moved per transfer; a transfer moves its values packed, rounded up to whole bytes
+    row_values = np.array([layer.row_values(int(x)) for x in ks])[k_ax]
+    a_vals = {"chip": 0 * rows[m_ax] * row_values, "all": np.where(first_n, new_rows[m_ax] * row_values, 0),
+              "panel": np.where(first_n, rows[m_ax] * row_values, 0), "none": rows[m_ax] * row_values}[a_mode]
+    b_vals = k * n * (first_m if b_mode in ("all", "panel") else 1)
+    b_params = CHANNEL_PARAM_BYTES * n * k_first * (first_m if b_mode in ("all", "panel") else 1)
+    out_vals = np.where(k_last, layer.out_values(m, n), 0) * (not layer.out_on_chip)
+    a, stores = packed(a_vals, layer.a_bits), packed(out_vals, layer.a_bits)
+    b = packed(b_vals, layer.w_bits) + b_params
     computes = _chunk_table(cfg, m, k, n, compute_cycles)
-    stores = np.where(k_last, layer.out_bytes(m, n), 0) * (not layer.out_on_chip)
     pools = np.where(k_last, layer.pool_cycles(m, n, cfg.vector_lanes), 0)
     shape = np.broadcast_shapes(a.shape, b.shape, computes.shape, stores.shape, pools.shape)
     flat = [np.broadcast_to(x, shape).ravel() for x in (a, b, computes, stores, pools)]
@@ -382,22 +424,25 @@ def evaluate(layer: Layer, cfg: AcceleratorConfig, mem: Memory, m_t: int, k_t: i
     a_read, b_read = array_reads(cfg.dataflow, cfg.rows, cfg.cols, m, k, n)
     per_group = lambda x: g.groups * int(np.broadcast_to(x, shape).sum())  # noqa: E731
     psums = per_group(m * n * PSUM_BYTES)
-    outputs = g.groups * layer.out_bytes(g.m, g.n)
-    a_read, b_read = packed(a_read, layer.a_bits), packed(b_read, layer.w_bits)
-    a_read_total = per_group(a_read)
-    a_dram, b_dram = g.groups * int(a.sum()), g.groups * int(b.sum())
+    outputs = packed(g.groups * layer.out_values(g.m, g.n), layer.a_bits)
+    a_read_total, b_read_total = packed(per_group(a_read), layer.a_bits), packed(per_group(b_read), layer.w_bits)
+    # DRAM bytes of a tensor: its values packed contiguously (tile boundaries need not fall on bytes)
+    a_dram = packed(per_group(a_vals), layer.a_bits)
+    b_dram = packed(per_group(b_vals), layer.w_bits) + per_group(b_params)
+    out_dram = packed(per_group(out_vals), layer.a_bits)
     a_use = {"chip": 0, "all": layer.a_total_bytes, "panel": int(rows.max()) * layer.row_bytes(g.k),
              "none": int(rows.max()) * layer.row_bytes(k_t)}[a_mode]
     b_use = {"all": layer.b_bytes(g.k, g.n, True), "panel": layer.b_bytes(g.k, n_t, True),
              "none": layer.b_bytes(k_t, n_t, True)}[b_mode]
     traffic = Traffic(
         ifmap_sram_read=0 if layer.a_on_chip else a_read_total, ifmap_sram_write=a_dram,
-        filter_sram_read=per_group(b_read), filter_sram_write=b_dram,
+        filter_sram_read=b_read_total, filter_sram_write=b_dram,
+        # every chunk but a tile's first adds to (reads) its partial sums; the last read feeds the requantizer
         acc_sram_write=psums, acc_sram_read=psums - per_group(np.where(k_first, m * n * PSUM_BYTES, 0))
-        + PSUM_BYTES * outputs,
+        + PSUM_BYTES * g.groups * g.m * g.n,
         ofmap_sram_read=a_read_total if layer.a_on_chip else 0,
         ofmap_sram_write=outputs if layer.out_on_chip else 0,
-        dram_read=a_dram + b_dram, dram_write=g.groups * int(stores.sum()),
+        dram_read=a_dram + b_dram, dram_write=out_dram,
         footprint=2 * min(a_use, mem.ifmap_half) + 2 * min(b_use, mem.filter_half) + 2 * m_t * n_t * PSUM_BYTES)
     return Mapping(layer.name, m_t, k_t, n_t, order, g.groups * computes.size, per_group(folds),
                    g.groups * int(computes.sum()), total, traffic, g.groups * int(pools.sum()))
@@ -507,11 +552,12 @@ def dram_bytes_of(layer: Layer, mem: Memory, m_t: int, k_t: int, n_t: int, order
     m_t, n_t = min(m_t, g.m), min(n_t, g.n)
     a_mode, b_mode = _residency(layer, mem, m_t, n_t, order)
     rows = layer.sum_rows(m_t)
-    a = {"chip": 0, "all": layer.a_total_bytes, "panel": rows * layer.row_bytes(g.k),
-         "none": math.ceil(g.n / n_t) * rows * layer.row_bytes(g.k)}[a_mode]
-    b_all = layer.b_bytes(g.k, g.n, True)
-    b = b_all if b_mode != "none" else math.ceil(g.m / m_t) * b_all
-    return g.groups * (a + b + (0 if layer.out_on_chip else layer.out_bytes(g.m, g.n)))
+    a = {"chip": 0, "all": layer.a_total_values, "panel": rows * layer.row_values(g.k),
+         "none": math.ceil(g.n / n_t) * rows * layer.row_values(g.k)}[a_mode]
+    b_loads = 1 if b_mode != "none" else math.ceil(g.m / m_t)
+    out = 0 if layer.out_on_chip else sum(c * layer.out_values(mm, g.n) for mm, c in _counts(g.m, m_t))
+    return (packed(g.groups * a, layer.a_bits) + packed(g.groups * b_loads * g.k * g.n, layer.w_bits)
+            + g.groups * b_loads * CHANNEL_PARAM_BYTES * g.n + packed(g.groups * out, layer.a_bits))
 
 
 def _counts(extent: int, tile: int) -> list[tuple[int, int]]:
