@@ -140,10 +140,11 @@ def _loop_costs(layer: Layer, cfg, mem: Memory, m_t: int, k_t: int, n_t: int, or
        groups=st.sampled_from([1, 2, 3]), batch=st.integers(1, 2), df=st.sampled_from(list(Dataflow)),
        latency=st.integers(0, 20), request=st.sampled_from([1, 16, 64]), bw=st.sampled_from([0.3, 2.0, 5.0]),
        m_t=st.integers(1, 64), kc=st.integers(1, 8), n_t=st.integers(1, 12), order=st.sampled_from(["mn", "nm"]),
-       kib=st.sampled_from([1, 2, 64]), a_on_chip=st.booleans(), out_on_chip=st.booleans())
+       kib=st.sampled_from([1, 2, 64]), a_on_chip=st.booleans(), out_on_chip=st.booleans(),
+       stride=st.sampled_from([1, 2, 3]))
 def test_vectorized_costs_equal_the_plain_loop(c_in, c_out, hw, k, groups, batch, df, latency, request, bw, m_t, kc,
-                                               n_t, order, kib, a_on_chip, out_on_chip):
-    layer = conv("c", c_in * groups, c_out * groups, hw, k=k, groups=groups, batch=batch)
+                                               n_t, order, kib, a_on_chip, out_on_chip, stride):
+    layer = conv("c", c_in * groups, c_out * groups, hw, k=k, groups=groups, batch=batch, stride=stride)
     layer = replace(layer, a_on_chip=a_on_chip, out_on_chip=out_on_chip)
     cfg = override(preset("edge8"), rows=4, cols=4, dataflow=df.value, ifmap_sram_kib=kib, filter_sram_kib=kib,
                    acc_sram_kib=kib, dram_bytes_per_cycle=bw, dram_latency_cycles=latency, dram_request_bytes=request)
@@ -181,7 +182,7 @@ def test_the_pruned_mapper_finds_the_exhaustive_optimum(c_in, c_out, hw, k, df, 
         return
     every = [evaluate(layer, cfg, mem, m_t, k_t, n_t, order)
              for (m_t, n_t, k_t), order in product(candidate_tiles(layer, cfg), ("mn", "nm"))]
-    assert len(every) > 2 and best.total_cycles == min(m.total_cycles for m in every if m is not None)
+    assert len(every) >= 2 and best.total_cycles == min(m.total_cycles for m in every if m is not None)
 
 
 def test_a_layer_whose_smallest_tile_cannot_fit_names_the_buffer_and_the_shortfall():
