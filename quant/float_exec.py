@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from quant.ir import ActKind, Clamp, Graph, Node, Op
-from quant.kernels import conv_gemm, im2col, pad_hw, pool_counts, pool_windows
+from quant.kernels import conv_gemm, im2col, pad_hw, pool_counts, pool_windows, zero_insert
 
 
 def _clamp(x: np.ndarray, act: Clamp | None) -> np.ndarray:
@@ -36,7 +36,10 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
     if kind is ActKind.SIGMOID:
         return 1.0 / (1.0 + np.exp(-x))
-    return np.clip(x, max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
+    if kind in (ActKind.RELU, ActKind.CLIP):
+        return np.clip(x, max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
+    return node.attrs.fn(x)
+
 
 
 def _maxpool(node: Node, x: np.ndarray) -> np.ndarray:
@@ -56,9 +59,15 @@ FLOAT_KERNELS = {
     Op.GLOBAL_AVGPOOL: lambda n, x: x.mean(axis=(2, 3), keepdims=True),
     Op.ADD: lambda n, x, y: _clamp(x + y, n.attrs.act),
     Op.ACTIVATION: _activation,
-    Op.FLATTEN: lambda n, x: x.reshape(x.shape[0], -1),
+    Op.FLATTEN: lambda n, x: x.reshape(x.shape[0], *n.out_shape[1:]),
     Op.SOFTMAX: lambda n, x: _softmax(x),
     Op.PAD: lambda n, x: pad_hw(x, n.attrs.pads, n.attrs.value),
+    Op.CONCAT: lambda n, *xs: np.concatenate(xs, axis=1),
+    Op.MUL: lambda n, x, y: x * y,
+    Op.SLICE: lambda n, x: x[:, n.attrs.start:n.attrs.stop],
+    Op.SHUFFLE: lambda n, x: x[:, list(n.attrs.perm)],
+    Op.RESIZE: lambda n, x: x[:, :, list(n.attrs.rows)][:, :, :, list(n.attrs.cols)],
+    Op.ZERO_INSERT: lambda n, x: zero_insert(x, n.attrs.stride, 0.0),
 }
 
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from quant.errors import IRError, OverflowDetected
 from quant.fixedpoint import INT32, IntType, requantize
-from quant.ir import ActKind, Graph, Node, Op, QParams, Requant
-from quant.kernels import conv_gemm, im2col, pad_hw, pool_windows
+from quant.ir import LUT_KINDS, Graph, Node, Op, QParams, Requant
+from quant.kernels import conv_gemm, im2col, pad_hw, pool_windows, zero_insert
 
 
 def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
@@ -41,8 +41,8 @@ class IntKernel:
     widen_inputs = True  # hand _run int64 copies; GEMM kernels widen after im2col instead
 
     def run(self, node: Node, inputs: list[np.ndarray], acc_type: IntType = INT32) -> np.ndarray:
-        if len(inputs) != self.arity:
-            raise IRError(f"node {node.name!r} ({node.op.value}): takes {self.arity} inputs, got {len(inputs)}")
+        if len(inputs) != len(node.inputs) or (self.arity is not None and len(inputs) != self.arity):
+            raise IRError(f"node {node.name!r} ({node.op.value}): takes {len(node.inputs)} inputs, got {len(inputs)}")
         for x in inputs:
             if not np.issubdtype(x.dtype, np.integer):
                 raise IRError(f"node {node.name!r} ({node.op.value}): integer executor got a {x.dtype} input")
@@ -124,10 +124,36 @@ class AddKernel(IntKernel):
 
 
 class ActivationKernel(IntKernel):
+    """A table activation reads its int8 table at x + 128 (a per-channel table: row c for channel c);
+    ReLU and Clip requantize with the clamp folded into the output range."""
+
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        if node.attrs.kind in (ActKind.TANH, ActKind.SIGMOID):
-            return node.quant.lut.astype(np.int64)[x + 128]
+        if node.attrs.kind in LUT_KINDS:
+            lut = node.quant.lut.astype(np.int64)
+            if lut.ndim == 1:
+                return lut[x + 128]
+            channel = np.arange(lut.shape[0]).reshape(1, -1, *[1] * (x.ndim - 2))
+            return lut[channel, x + 128]
         return apply_requant(x - _zp_in(node), node.quant.requant)
+
+
+class ConcatKernel(IntKernel):
+    """TFLite's quantized Concatenation: each input rescaled to the output's scale and zero point."""
+    arity = None
+
+    def _run(self, node: Node, *xs: np.ndarray) -> np.ndarray:
+        q = node.quant
+        return np.concatenate([apply_requant(x - zp, rq) for x, zp, rq in
+                               zip(xs, q.in_zero_points, q.input_requants, strict=True)], axis=1)
+
+
+class MulKernel(IntKernel):
+    """(x - zx) * (y - zy), |product| <= 255^2, requantized by s_x * s_y / s_out (TFLite's Mul)."""
+    arity = 2
+
+    def _run(self, node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        zx, zy = node.quant.in_zero_points
+        return apply_requant((x - zx) * (y - zy), node.quant.requant)
 
 
 class SoftmaxKernel(IntKernel):
@@ -142,7 +168,21 @@ class SoftmaxKernel(IntKernel):
 
 class FlattenKernel(IntKernel):
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], *node.out_shape[1:])
+
+
+class CopyKernel(IntKernel):
+    """Ops that only move int8 values (same scale in and out): Slice, ChannelShuffle, Resize, ZeroInsert."""
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        a = node.attrs
+        if node.op is Op.SLICE:
+            return x[:, a.start:a.stop]
+        if node.op is Op.SHUFFLE:
+            return x[:, list(a.perm)]
+        if node.op is Op.RESIZE:
+            return x[:, :, list(a.rows)][:, :, :, list(a.cols)]
+        return zero_insert(x, a.stride, node.quant.fill)
 
 
 class PadKernel(IntKernel):
@@ -153,7 +193,9 @@ class PadKernel(IntKernel):
 INT_KERNELS: dict[Op, IntKernel] = {
     Op.CONV: ConvKernel(), Op.DENSE: DenseKernel(), Op.MAXPOOL: MaxPoolKernel(), Op.AVGPOOL: AvgPoolKernel(),
     Op.GLOBAL_AVGPOOL: GlobalAvgPoolKernel(), Op.ADD: AddKernel(), Op.ACTIVATION: ActivationKernel(),
-    Op.SOFTMAX: SoftmaxKernel(), Op.FLATTEN: FlattenKernel(), Op.PAD: PadKernel(),
+    Op.SOFTMAX: SoftmaxKernel(), Op.FLATTEN: FlattenKernel(), Op.PAD: PadKernel(), Op.CONCAT: ConcatKernel(),
+    Op.MUL: MulKernel(), Op.SLICE: CopyKernel(), Op.SHUFFLE: CopyKernel(), Op.RESIZE: CopyKernel(),
+    Op.ZERO_INSERT: CopyKernel(),
 }
 
 

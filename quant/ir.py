@@ -30,6 +30,12 @@ class Op(enum.Enum):
     FLATTEN = "Flatten"
     SOFTMAX = "Softmax"
     PAD = "Pad"
+    CONCAT = "Concat"          # channel concatenation of 2+ tensors
+    MUL = "Mul"                # elementwise product; the second input may be per channel (N, C, 1, 1)
+    SLICE = "Slice"            # a contiguous channel range (Split becomes one Slice per output)
+    SHUFFLE = "ChannelShuffle"  # a channel permutation (a Reshape/Transpose/Reshape channel shuffle)
+    RESIZE = "Resize"          # nearest-neighbour resampling of H, W by index maps
+    ZERO_INSERT = "ZeroInsert"  # zeros between pixels (ConvTranspose = ZeroInsert + Conv)
 
 
 class ActKind(enum.Enum):
@@ -37,6 +43,18 @@ class ActKind(enum.Enum):
     CLIP = "clip"
     TANH = "tanh"
     SIGMOID = "sigmoid"
+    HARD_SIGMOID = "hardsigmoid"  # clip(alpha * x + beta, 0, 1)
+    HARD_SWISH = "hardswish"      # x * clip(x / 6 + 1/2, 0, 1)
+    SILU = "silu"                 # x * sigmoid(x) (fused from Sigmoid + Mul)
+    LEAKY_RELU = "leakyrelu"      # x if x >= 0 else alpha * x
+    PRELU = "prelu"               # x if x >= 0 else slope[c] * x
+
+
+# Activations quantized as an int8 table lookup (the rest, ReLU and Clip, as a clamp)
+LUT_KINDS = frozenset({ActKind.TANH, ActKind.SIGMOID, ActKind.HARD_SIGMOID, ActKind.HARD_SWISH, ActKind.SILU,
+                       ActKind.LEAKY_RELU, ActKind.PRELU})
+# ... whose output range is fixed by the function (the rest take a calibrated output range)
+BOUNDED_KINDS = {ActKind.TANH: (-1.0, 1.0), ActKind.SIGMOID: (0.0, 1.0), ActKind.HARD_SIGMOID: (0.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,32 @@ class ActAttrs:
     kind: ActKind
     lo: float = 0.0
     hi: float = math.inf
+    alpha: float = 0.0                # HardSigmoid's slope, LeakyRelu's negative slope
+    beta: float = 0.0                 # HardSigmoid's offset
+    slope: tuple[float, ...] = ()     # PRelu: one negative slope per channel (or one for all)
+
+    def fn(self, x: np.ndarray, channel_axis: int = 1) -> np.ndarray:
+        """The activation in float64 (the float executor's and the lookup tables' definition)."""
+        x = np.asarray(x, dtype=np.float64)
+        k = self.kind
+        if k is ActKind.TANH:
+            return np.tanh(x)
+        if k in (ActKind.SIGMOID, ActKind.SILU):
+            with np.errstate(over="ignore"):  # exp(-x) = inf gives sigmoid 0, as it should
+                sig = 1.0 / (1.0 + np.exp(-x))
+            return sig if k is ActKind.SIGMOID else x * sig
+        if k is ActKind.HARD_SIGMOID:
+            return np.clip(self.alpha * x + self.beta, 0.0, 1.0)
+        if k is ActKind.HARD_SWISH:
+            return x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+        if k is ActKind.LEAKY_RELU:
+            return np.where(x >= 0, x, self.alpha * x)
+        if k is ActKind.PRELU:
+            slope = np.asarray(self.slope, dtype=np.float64)
+            if slope.size > 1 and x.ndim > channel_axis:
+                slope = slope.reshape(-1, *[1] * (x.ndim - channel_axis - 1))
+            return np.where(x >= 0, x, slope * x)
+        return np.clip(x, max(self.lo, 0.0) if k is ActKind.RELU else self.lo, self.hi)
 
 
 @dataclass(frozen=True)
@@ -112,15 +156,45 @@ class NoAttrs:
     pass
 
 
-Attrs = ConvAttrs | DenseAttrs | PoolAttrs | ActAttrs | AddAttrs | PadAttrs | NoAttrs
+@dataclass(frozen=True)
+class SliceAttrs:
+    """Channels start..stop - 1 of the input (axis 1)."""
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ShuffleAttrs:
+    """out[:, i] = in[:, perm[i]]."""
+    perm: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ResizeAttrs:
+    """Nearest neighbour: out[:, :, i, j] = in[:, :, rows[i], cols[j]]."""
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ZeroInsertAttrs:
+    """stride - 1 zeros (real 0: the zero point) between neighbouring pixels along H and W."""
+    stride: tuple[int, int]
+
+
+Attrs = (ConvAttrs | DenseAttrs | PoolAttrs | ActAttrs | AddAttrs | PadAttrs | NoAttrs | SliceAttrs | ShuffleAttrs
+         | ResizeAttrs | ZeroInsertAttrs)
 
 ATTRS_OF_OP: dict[Op, type] = {
     Op.CONV: ConvAttrs, Op.DENSE: DenseAttrs, Op.MAXPOOL: PoolAttrs, Op.AVGPOOL: PoolAttrs,
     Op.GLOBAL_AVGPOOL: NoAttrs, Op.ADD: AddAttrs, Op.ACTIVATION: ActAttrs, Op.FLATTEN: NoAttrs,
-    Op.SOFTMAX: NoAttrs, Op.PAD: PadAttrs,
+    Op.SOFTMAX: NoAttrs, Op.PAD: PadAttrs, Op.CONCAT: NoAttrs, Op.MUL: NoAttrs, Op.SLICE: SliceAttrs,
+    Op.SHUFFLE: ShuffleAttrs, Op.RESIZE: ResizeAttrs, Op.ZERO_INSERT: ZeroInsertAttrs,
 }
 
-ARITY_OF_OP: dict[Op, int] = {op: (2 if op is Op.ADD else 1) for op in Op}
+# inputs per op; None: two or more (Concat)
+ARITY_OF_OP: dict[Op, int | None] = {op: (2 if op in (Op.ADD, Op.MUL) else None if op is Op.CONCAT else 1)
+                                     for op in Op}
 
 
 @dataclass(frozen=True)
@@ -153,9 +227,9 @@ class NodeQuant:
     bias: np.ndarray | None = None          # int32, scale s_in * s_w (as in QDQ)
     acc_bias: np.ndarray | None = None      # int32, bias - zp_in * sum(w): what the array adds
     in_zero_points: tuple[int, ...] = ()    # zero point of each input tensor
-    input_requants: tuple[Requant, ...] = ()  # Add: rescale of each input (TFLite scheme)
+    input_requants: tuple[Requant, ...] = ()  # Add, Concat: rescale of each input (TFLite scheme)
     fill: int = 0                           # Pad: the quantized pad value
-    lut: np.ndarray | None = None           # tanh/sigmoid/softmax table
+    lut: np.ndarray | None = None           # table activations (256,) or (C, 256) per channel; softmax
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,7 +269,7 @@ class Node:
 
     @property
     def activations(self) -> int:
-        """Values this node produces per image; 0 for views (Flatten) that only re-label."""
+        """Values this node produces per image; 0 for views (Flatten/Reshape) that only re-label."""
         return 0 if self.op is Op.FLATTEN else int(np.prod(self.out_shape))
 
 

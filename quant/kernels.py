@@ -67,3 +67,191 @@ def pool_counts(in_hw: tuple[int, int], attrs: PoolAttrs) -> np.ndarray:
     cells = pad_hw(np.ones((1, 1, *in_hw), dtype=np.int64), attrs.pads, int(attrs.count_include_pad))
     eh, ew = attrs.extra_end(in_hw)
     return windows(pad_hw(cells, (0, 0, eh, ew), 0), attrs.kernel, attrs.stride).sum(axis=(-1, -2))[0, 0]
+
+
+# --- Exact integer GEMM on float BLAS -------------------------------------------------------------
+# A float32 matmul of integer operands is exact while every partial sum stays an integer of
+# magnitude <= 2^24: with p = max|a| * max|b|, any k <= 2^24 // p products sum exactly, whatever
+# order (or FMA) the BLAS uses, because every partial sum is bounded by the sum of the |terms|.
+# Longer reductions are split into such K-chunks, each chunk's float32 result converted to int64
+# exactly and the chunks summed in int64. float64 (exact to 2^53) covers wide operands (int16);
+# beyond that the plain int64 matmul, which exact_matmul is defined to equal, is used.
+
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+MIN_F32_CHUNK = 64  # below this many terms per chunk, one float64 pass beats many float32 ones
+
+
+def _abs_max(x: np.ndarray) -> int:
+    if x.size == 0:
+        return 0
+    return max(abs(int(x.min())), abs(int(x.max())))
+
+
+def _plan(a: np.ndarray, b: np.ndarray, k: int) -> tuple[type | None, int]:
+    """(float dtype, terms per chunk) of an exact a (..., K) @ b (K, ...); dtype None: use int64."""
+    p = _abs_max(a) * _abs_max(b)
+    if p * k <= F32_EXACT:
+        return np.float32, k
+    c32 = F32_EXACT // p
+    if c32 >= MIN_F32_CHUNK:
+        return np.float32, c32
+    if p * k <= F64_EXACT:
+        return np.float64, k
+    if F64_EXACT // p >= 1:
+        return np.float64, F64_EXACT // p
+    return None, k
+
+
+def _chunked_matmul(af: np.ndarray, bf: np.ndarray, chunk: int) -> np.ndarray:
+    """af (..., M, K >= 1) @ bf (..., K, N) in float, K in balanced chunks of <= chunk terms; int64."""
+    k = af.shape[-1]
+    pieces = max(1, -(-k // chunk))
+    step = -(-k // pieces)
+    acc = None
+    for k0 in range(0, k, step):
+        part = np.matmul(af[..., k0:k0 + step], bf[..., k0:k0 + step, :]).astype(np.int64)
+        if acc is None:
+            acc = part
+        else:
+            acc += part  # every chunk has the full broadcast (..., M, N) shape
+    return acc
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer a (..., M, K) @ b (..., K, N) (numpy matmul broadcasting) as int64, bit-identical to
+    a.astype(int64) @ b.astype(int64), computed with float32 (or float64) BLAS in exact K-chunks."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    for t in (a, b):
+        if not (np.issubdtype(t.dtype, np.integer) or t.dtype == np.bool_):
+            raise TypeError(f"exact_matmul takes integer operands, not {t.dtype}")
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"exact_matmul needs operands of rank >= 2, got {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"exact_matmul: shapes {a.shape} and {b.shape} do not align")
+    k = a.shape[-1]
+    if k == 0:
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        return np.zeros(shape, dtype=np.int64)
+    dtype, chunk = _plan(a, b, k)
+    if dtype is None:
+        return np.matmul(a.astype(np.int64), b.astype(np.int64))
+    return _chunked_matmul(a.astype(dtype), b.astype(dtype), chunk)
+
+
+def _narrow_acc(k: int, *operands: np.ndarray) -> type:
+    """int32 if a sum of k products of the operands' values always fits int32, else int64."""
+    p = 1
+    for x in operands:
+        p *= _abs_max(x)
+    return np.int32 if p * k < (1 << 31) else np.int64
+
+
+def int_depthwise_conv(x: np.ndarray, weight: np.ndarray, attrs: ConvAttrs, pad_value: int) -> np.ndarray:
+    """Depthwise conv (groups == C, weight (C*m, 1, kh, kw)) straight from the input, no im2col:
+    one multiply-accumulate per kernel tap over strided views of the padded input, in int32 while
+    kh*kw * max|x| * max|w| < 2^31. int64 (N, C*m, OH, OW), equal to
+    conv_gemm(im2col(x, attrs, pad_value), weight, C, out_hw) computed in int64."""
+    n, c = x.shape[:2]
+    if attrs.groups != c or weight.shape[1] != 1 or weight.shape[0] % c:
+        raise ValueError(f"int_depthwise_conv: groups={attrs.groups}, input channels {c}, weight {weight.shape}")
+    xp = pad_hw(x, attrs.pads, pad_value)
+    (kh, kw), (sh, sw), (dh, dw) = attrs.kernel, attrs.stride, attrs.dilation
+    oh = (xp.shape[2] - (kh - 1) * dh - 1) // sh + 1
+    ow = (xp.shape[3] - (kw - 1) * dw - 1) // sw + 1
+    m = weight.shape[0] // c
+    dtype = _narrow_acc(kh * kw, xp, weight)
+    wk = weight.reshape(c, m, kh, kw).astype(dtype)
+    acc = np.zeros((n, c, m, oh, ow), dtype=dtype)
+    tmp = np.empty_like(acc)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, None, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            np.multiply(tap, wk[None, :, :, i, j, None, None], out=tmp, dtype=dtype, casting="unsafe")
+            acc += tmp
+    return acc.reshape(n, c * m, oh, ow).astype(np.int64, copy=False)
+
+
+def int_conv_gemm(cols: np.ndarray, weight: np.ndarray, groups: int, out_hw: tuple[int, int]) -> np.ndarray:
+    """conv_gemm for integer operands, exact and fast: cols (N, G, P, Kg) (im2col's output) x integer
+    weight (N_out, C/G, kh, kw) -> int64 (N, N_out, OH, OW), bit-identical to conv_gemm on int64.
+
+    groups == 1: one (N*P, K) x (K, N_out) float BLAS GEMM (in exact K-chunks); grouped: a batched
+    float GEMM over the groups; depthwise (one input channel per group): an int32 einsum (from the
+    input, int_depthwise_conv is faster still: it needs no im2col)."""
+    n, g, p, k = cols.shape
+    if g != groups:
+        raise ValueError(f"int_conv_gemm: cols hold {g} groups, groups={groups}")
+    n_out = weight.shape[0]
+    w = weight.reshape(groups, n_out // groups, k)  # (G, O, K)
+    if g == 1:
+        out = exact_matmul(cols[:, 0].reshape(n * p, k), w[0].T).reshape(n, p, n_out)
+    elif weight.shape[1] == 1:  # depthwise, K = kh*kw: too short for BLAS; einsum in int32 -> (N, G*O, P)
+        out = np.einsum("ngpk,gok->ngop", cols, w.astype(_narrow_acc(k, cols, w)))
+        return out.reshape(n, n_out, *out_hw).astype(np.int64, copy=False)
+    else:
+        out = exact_matmul(cols, w.transpose(0, 2, 1))  # (N, G, P, O)
+        out = out.transpose(0, 2, 1, 3).reshape(n, p, n_out)
+    return out.transpose(0, 2, 1).reshape(n, n_out, *out_hw)
+
+
+def zero_insert(x: np.ndarray, stride: tuple[int, int], fill) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, (H-1)*sh+1, (W-1)*sw+1): stride - 1 copies of `fill` between
+    neighbouring pixels (a transposed conv's input as the array's stride-1 conv reads it)."""
+    n, c, h, w = x.shape
+    sh, sw = stride
+    out = np.full((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1), fill, dtype=x.dtype)
+    out[:, :, ::sh, ::sw] = x
+    return out
+
+
+# --- Fast requantization ---------------------------------------------------------------------------
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_point: int,
+                    qmin: int, qmax: int) -> np.ndarray:
+    """Bit-identical to quant.fixedpoint.requantize (int64 out), in fewer array passes.
+
+    For 0 <= m0 <= INT32_MAX (every multiplier quantize_multiplier makes) the saturating case of
+    SaturatingRoundingDoublingHighMul cannot occur and, with floor shifts,
+        SRDHM(x, m0) = (x * m0 + 2^30) >> 31        (exact: |x * m0| < 2^62)
+        RDBP(y, r)   = (y + 2^(r-1) - [y < 0]) >> r  (r >= 1; y for r = 0).
+    Anything else (negative or wide m0, left shifts over 31, right shifts over 62) goes to the
+    reference."""
+    from quant.fixedpoint import requantize
+
+    m0 = np.asarray(m0, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    acc = np.asarray(acc)
+    if (not np.issubdtype(acc.dtype, np.integer) or acc.size == 0 or m0.size == 0 or shift.size == 0
+            or int(m0.min()) < 0 or int(m0.max()) > _I32_MAX or int(shift.min()) < -31 or int(shift.max()) > 62):
+        return requantize(acc, m0, shift, zero_point, qmin, qmax)
+    acc = acc.astype(np.int64, copy=False)
+    shape = np.broadcast_shapes(acc.shape, m0.shape, shift.shape)
+    if int(shift.min()) < 0:  # left shifts: saturate, shift, saturate (as the reference)
+        x = np.clip(acc, _I32_MIN, _I32_MAX) << np.maximum(-shift, 0)
+        np.clip(x, _I32_MIN, _I32_MAX, out=x)
+    elif int(acc.min()) < _I32_MIN or int(acc.max()) > _I32_MAX:
+        x = np.clip(acc, _I32_MIN, _I32_MAX)
+    else:
+        x = acc
+    y = np.multiply(x, m0)
+    if y.shape != shape:
+        y = np.broadcast_to(y, shape).copy()
+    y += 1 << 30
+    y >>= 31
+    right = np.maximum(shift, 0)
+    if int(right.max()) > 0:
+        neg = y >> 63  # -1 where y < 0
+        if int(right.min()) == 0:
+            neg &= -(right > 0).astype(np.int64)  # no rounding term where r = 0
+        y += np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+        y += neg
+        y >>= right
+    if zero_point:
+        y += zero_point
+    np.maximum(y, qmin, out=y)
+    np.minimum(y, qmax, out=y)
+    return y

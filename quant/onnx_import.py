@@ -254,6 +254,8 @@ def graph_from_model(model: onnx.ModelProto, name: str = "model", passes: bool =
         else:
             _map(proto, ctx)
     output = ctx.resolve(model.graph.output[0].name)
+    if output in ctx.views:
+        raise ctx.view_error(output)
     if output == input_name or output in ctx.consts:
         raise UnsupportedOpError(f"graph output {model.graph.output[0].name!r} is the input or a constant: "
                                  "nothing to compute")
@@ -377,20 +379,22 @@ def _check_supported(protos, consts: dict) -> None:
     """List every node hwsim cannot map, at once: ops it does not know, and shape-arithmetic ops
     (Mul, Concat, Transpose ...) that a Shape/Unsqueeze chain hides but which act on activations."""
     constant = set(consts)
-    bad = []
+    bad: dict[str, list[str]] = {}  # op (and why) -> node names, every op listed
     for p in protos:
         inputs = [t for t in p.input if t]
         if p.domain not in ("", "ai.onnx"):
-            bad.append(f"{p.name or '?'!r} ({p.domain}.{p.op_type})")
+            bad.setdefault(f"{p.domain}.{p.op_type}", []).append(p.name or "?")
         elif p.op_type == "Constant" or p.op_type == "Shape" or (
                 p.op_type in FOLDABLE_OPS and inputs and all(t in constant for t in inputs)):
             constant.update(p.output)
         elif p.op_type not in MAPPERS:
             why = " on activations" if p.op_type in FOLDABLE_OPS else ""
-            bad.append(f"{p.name or '?'!r} ({p.op_type}{why})")
+            bad.setdefault(p.op_type + why, []).append(p.name or "?")
     if bad:
-        raise UnsupportedOpError(f"{len(bad)} unsupported node(s): {', '.join(bad[:20])}"
-                                 f"{f' and {len(bad) - 20} more' if len(bad) > 20 else ''}; "
+        count = sum(map(len, bad.values()))
+        ops = ", ".join(f"{op} ({', '.join(map(repr, names[:3]))}{f' and {len(names) - 3} more' if len(names) > 3 else ''})"
+                        for op, names in bad.items())
+        raise UnsupportedOpError(f"{count} unsupported node(s) of {len(bad)} op type(s): {ops}; "
                                  f"supported: {', '.join(SUPPORTED_OPS)}")
 
 

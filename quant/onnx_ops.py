@@ -28,7 +28,11 @@ from quant.ir import (
     Op,
     PadAttrs,
     PoolAttrs,
+    ResizeAttrs,
     Shape,
+    ShuffleAttrs,
+    SliceAttrs,
+    ZeroInsertAttrs,
     window_output_size,
 )
 
@@ -68,6 +72,15 @@ class ImportContext:
         self.opset = opset
         self.uses: dict[str, int] = {}
         self.producers: dict[str, int] = {}  # tensor -> index in nodes
+        # Reshape/Transpose results that are not IR tensors yet: tensor -> (source tensor, index array); the
+        # index array has the view's shape and holds, per element, its flat index in the source (batch 1)
+        self.views: dict[str, tuple[str, np.ndarray]] = {}
+        self.view_makers: dict[str, str] = {}  # view -> "'node' (Op)" that made it
+
+    def view_error(self, tensor: str) -> UnsupportedOpError:
+        return UnsupportedOpError(f"node {self.view_makers[tensor]} gives shape {self.views[tensor][1].shape}, "
+                                  "which is not a flatten, a 2-D/4-D reshape keeping the order or a channel "
+                                  "permutation (hwsim supports only those)")
 
     def name_of(self, proto: onnx.NodeProto) -> str:
         return proto.name or f"{proto.op_type}_{len(self.nodes)}"
@@ -79,6 +92,8 @@ class ImportContext:
 
     def shape(self, proto: onnx.NodeProto, tensor: str) -> Shape:
         tensor = self.resolve(tensor)
+        if tensor in self.views:
+            raise self.view_error(tensor)
         if tensor not in self.shapes:
             raise UnsupportedOpError(f"node {self.name_of(proto)!r} ({proto.op_type}): input {tensor!r} "
                                      "is neither a tensor hwsim computes nor a constant")
@@ -258,7 +273,8 @@ def _map_bias_add(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const:
     prev = None if index is None else ctx.nodes[index]
     channels = None if prev is None or prev.op not in (Op.CONV, Op.DENSE) else prev.weight.shape[0]
     if channels is None or ctx.uses.get(tensor, 0) != 1 or prev.attrs.act is not None:
-        raise fail(proto, ctx, "adding a constant is supported only as the bias of a Conv/MatMul")
+        _channel_affine(proto, ctx, tensor, scale=None, shift=const, what="adding")
+        return
     out = prev.out_shape
     aligned = (1,) * (len(out) - const.ndim) + tuple(const.shape)  # numpy broadcasting aligns on the right
     if len(aligned) != len(out) or any(d != 1 for i, d in enumerate(aligned) if i != 1) or \
@@ -377,16 +393,16 @@ def map_batchnorm(proto: onnx.NodeProto, ctx: ImportContext) -> None:
 
 @register("Flatten")
 def map_flatten(proto: onnx.NodeProto, ctx: ImportContext) -> None:
-    in_shape = ctx.shape(proto, proto.input[0])
+    in_shape = _view_shape(proto, ctx, proto.input[0])
     axis = attrs_of(proto).get("axis", 1)
     if not isinstance(axis, int) or axis % max(len(in_shape), 1) != 1:
         raise fail(proto, ctx, f"only Flatten(axis=1) is supported, got axis {axis!r}")
-    ctx.emit(proto, Op.FLATTEN, [proto.input[0]], (1, math.prod(in_shape[1:])))
+    _reshape_to(proto, ctx, (1, math.prod(in_shape[1:])))
 
 
 @register("Reshape")
 def map_reshape(proto: onnx.NodeProto, ctx: ImportContext) -> None:
-    in_shape = ctx.shape(proto, proto.input[0])
+    in_shape = _view_shape(proto, ctx, proto.input[0])
     target = [int(d) for d in ctx.const(proto, proto.input[1], "shape").reshape(-1)]
     allowzero = attrs_of(proto).get("allowzero", 0)
     if not allowzero:
@@ -402,12 +418,7 @@ def map_reshape(proto: onnx.NodeProto, ctx: ImportContext) -> None:
         target[target.index(-1)] = math.prod(in_shape) // known
     if math.prod(target) != math.prod(in_shape):
         raise fail(proto, ctx, f"cannot reshape {in_shape} ({math.prod(in_shape)} values) to {tuple(target)}")
-    if tuple(target) == in_shape:
-        ctx.aliases[proto.output[0]] = ctx.resolve(proto.input[0])
-    elif len(target) == 2 and target[0] == 1:
-        ctx.emit(proto, Op.FLATTEN, [proto.input[0]], (1, target[1]))
-    else:
-        raise fail(proto, ctx, f"Reshape {in_shape} -> {tuple(target)} is not a flatten")
+    _reshape_to(proto, ctx, tuple(target))
 
 
 @register("Softmax")
@@ -447,6 +458,370 @@ def map_pad(proto: onnx.NodeProto, ctx: ImportContext) -> None:
 def map_identity(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     ctx.shape(proto, proto.input[0])
     ctx.aliases[proto.output[0]] = ctx.resolve(proto.input[0])
+
+
+# --- reshapes, transposes and channel shuffles ----------------------------------------------------
+
+def _view_shape(proto: onnx.NodeProto, ctx: ImportContext, tensor: str) -> Shape:
+    tensor = ctx.resolve(tensor)
+    return tuple(ctx.views[tensor][1].shape) if tensor in ctx.views else ctx.shape(proto, tensor)
+
+
+def _index_of(proto: onnx.NodeProto, ctx: ImportContext, tensor: str) -> tuple[str, np.ndarray]:
+    """(source IR tensor, per-element flat index into it) of a tensor or a pending view."""
+    tensor = ctx.resolve(tensor)
+    if tensor in ctx.views:
+        return ctx.views[tensor]
+    shape = ctx.shape(proto, tensor)
+    return tensor, np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+
+
+def _define(proto: onnx.NodeProto, ctx: ImportContext, source: str, index: np.ndarray) -> None:
+    """Give proto's output the values source.flat[index]: an alias, a reshape that keeps the order
+    (2-D or 4-D), a channel permutation, or a view pending a later Reshape/Transpose."""
+    out, shape, src_shape = proto.output[0], tuple(index.shape), ctx.shapes[source]
+    if not shape or shape[0] != 1:
+        raise fail(proto, ctx, f"result shape {shape} does not keep the batch axis first")
+    flat = index.reshape(-1)
+    if np.array_equal(flat, np.arange(flat.size)):
+        if shape == src_shape:
+            ctx.aliases[out] = source
+            return
+        if len(shape) in (2, 4):
+            ctx.emit(proto, Op.FLATTEN, [source], shape)
+            return
+    elif len(shape) == 4 and shape == src_shape:
+        hw = shape[2] * shape[3]
+        perm = index[0, :, 0, 0] // hw
+        if np.array_equal(index[0], perm[:, None, None] * hw + np.arange(hw).reshape(shape[2:])):
+            ctx.emit(proto, Op.SHUFFLE, [source], shape, ShuffleAttrs(tuple(int(c) for c in perm)))
+            return
+    ctx.views[out] = (source, index)
+    ctx.view_makers[out] = f"{ctx.name_of(proto)!r} ({proto.op_type})"
+
+
+def _reshape_to(proto: onnx.NodeProto, ctx: ImportContext, target: Shape) -> None:
+    source, index = _index_of(proto, ctx, proto.input[0])
+    _define(proto, ctx, source, index.reshape(target))
+
+
+@register("Transpose")
+def map_transpose(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    source, index = _index_of(proto, ctx, proto.input[0])
+    perm = [int(p) for p in attrs_of(proto).get("perm", range(index.ndim - 1, -1, -1))]
+    if sorted(perm) != list(range(index.ndim)):
+        raise fail(proto, ctx, f"perm {perm} is not a permutation of {index.ndim} axes")
+    if perm[0] != 0:
+        raise fail(proto, ctx, f"perm {perm} moves the batch axis")
+    _define(proto, ctx, source, index.transpose(perm))
+
+
+def _axes(proto: onnx.NodeProto, ctx: ImportContext, rank: int) -> list[int]:
+    axes = ctx.opt_const(proto, 1)
+    axes = [int(v) for v in (axes.reshape(-1) if axes is not None else attrs_of(proto).get("axes", []))]
+    return sorted({a % rank for a in axes})
+
+
+@register("Squeeze")
+def map_squeeze(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    shape = _view_shape(proto, ctx, proto.input[0])
+    axes = _axes(proto, ctx, len(shape)) or [i for i, d in enumerate(shape) if d == 1 and i > 0]
+    if 0 in axes or any(shape[a] != 1 for a in axes):
+        raise fail(proto, ctx, f"cannot squeeze axes {axes} of {shape} (the batch axis or a size other than 1)")
+    _reshape_to(proto, ctx, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+@register("Unsqueeze")
+def map_unsqueeze(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    shape = list(_view_shape(proto, ctx, proto.input[0]))
+    given = ctx.opt_const(proto, 1)
+    given = [int(v) for v in (given.reshape(-1) if given is not None else attrs_of(proto).get("axes", []))]
+    axes = sorted({v % (len(shape) + len(given)) for v in given})
+    if len(axes) != len(given):
+        raise fail(proto, ctx, f"axes {given} repeat an axis")
+    if 0 in axes:
+        raise fail(proto, ctx, "cannot insert an axis before the batch axis")
+    for a in axes:
+        shape.insert(a, 1)
+    _reshape_to(proto, ctx, tuple(shape))
+
+
+# --- channel concatenation, split and slice --------------------------------------------------------
+
+def _channel_axis(proto: onnx.NodeProto, ctx: ImportContext, axis: Any, rank: int) -> None:
+    if not isinstance(axis, int) or rank not in (2, 4) or axis % rank != 1:
+        raise fail(proto, ctx, f"only the channel axis (1) of an (N, C) or NCHW tensor is supported, got axis "
+                               f"{axis!r} of a rank-{rank} tensor")
+
+
+@register("Concat")
+def map_concat(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    inputs = [t for t in proto.input if t]
+    if any(t in ctx.consts for t in inputs):
+        raise fail(proto, ctx, "concatenating a constant with activations is not supported")
+    shapes = [ctx.shape(proto, t) for t in inputs]
+    _channel_axis(proto, ctx, attrs_of(proto).get("axis"), len(shapes[0]))
+    if len(inputs) == 1:
+        ctx.aliases[proto.output[0]] = ctx.resolve(inputs[0])
+        return
+    if any(len(s) != len(shapes[0]) or s[:1] + s[2:] != shapes[0][:1] + shapes[0][2:] for s in shapes):
+        raise fail(proto, ctx, f"shapes {shapes} differ in more than the channels")
+    ctx.emit(proto, Op.CONCAT, inputs, (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:]))
+
+
+@register("Split")
+def map_split(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    shape = ctx.shape(proto, proto.input[0])
+    a = attrs_of(proto)
+    _channel_axis(proto, ctx, a.get("axis", 0), len(shape))
+    channels, outputs = shape[1], list(proto.output)
+    sizes = ctx.opt_const(proto, 1)
+    if sizes is not None:
+        sizes = [int(v) for v in sizes.reshape(-1)]
+    elif "split" in a:
+        sizes = [int(v) for v in a["split"]]
+    else:  # equal parts; opset 18's num_outputs lets the last be smaller
+        parts = int(a.get("num_outputs", len(outputs)))
+        each = -(-channels // parts)
+        sizes = [min(each, channels - i * each) for i in range(parts)]
+    if len(sizes) != len(outputs) or sum(sizes) != channels or min(sizes) < 1:
+        raise fail(proto, ctx, f"split sizes {sizes} do not divide {channels} channels into {len(outputs)} outputs")
+    start = 0
+    for i, (out, size) in enumerate(zip(outputs, sizes, strict=True)):
+        if out:
+            ctx.emit(proto, Op.SLICE, [proto.input[0]], (shape[0], size, *shape[2:]),
+                     SliceAttrs(start, start + size), output=out, name=f"{ctx.name_of(proto)}_{i}")
+        start += size
+
+
+@register("Slice")
+def map_slice(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    shape = ctx.shape(proto, proto.input[0])
+    if ctx.opset < 10:
+        a = attrs_of(proto)
+        starts, ends = a["starts"], a["ends"]
+        axes, steps = a.get("axes", range(len(starts))), [1] * len(starts)
+    else:
+        starts, ends = (ctx.const(proto, t, "starts/ends").reshape(-1) for t in proto.input[1:3])
+        axes, steps = ctx.opt_const(proto, 3), ctx.opt_const(proto, 4)
+        axes = range(len(starts)) if axes is None else axes.reshape(-1)
+        steps = [1] * len(starts) if steps is None else steps.reshape(-1)
+    begin, stop = [0] * len(shape), list(shape)
+    for axis, s0, e0, step in zip(axes, starts, ends, steps, strict=True):
+        axis, dim = int(axis) % len(shape), shape[int(axis) % len(shape)]
+        if int(step) != 1:
+            raise fail(proto, ctx, f"step {int(step)} along axis {axis}: only step 1 is supported")
+        begin[axis] = min(max(int(s0) + dim if int(s0) < 0 else int(s0), 0), dim)
+        stop[axis] = min(max(int(e0) + dim if int(e0) < 0 else int(e0), 0), dim)
+    cut = [i for i in range(len(shape)) if (begin[i], stop[i]) != (0, shape[i])]
+    if not cut:
+        ctx.aliases[proto.output[0]] = ctx.resolve(proto.input[0])
+        return
+    if cut != [1] or len(shape) not in (2, 4) or begin[1] >= stop[1]:
+        raise fail(proto, ctx, f"only a non-empty channel range is supported, got [{begin}, {stop}) of {shape}")
+    ctx.emit(proto, Op.SLICE, [proto.input[0]], (shape[0], stop[1] - begin[1], *shape[2:]),
+             SliceAttrs(begin[1], stop[1]))
+
+
+# --- products, constants on activations ------------------------------------------------------------
+
+def _per_channel(proto: onnx.NodeProto, ctx: ImportContext, const: np.ndarray, shape: Shape) -> np.ndarray:
+    """A constant that broadcasts to `shape` varying at most along the channels, as (C,) floats."""
+    aligned = (1,) * (len(shape) - const.ndim) + tuple(const.shape)
+    if len(aligned) != len(shape) or any(d != 1 for i, d in enumerate(aligned) if i != 1) or \
+            aligned[1] not in (1, shape[1]):
+        raise fail(proto, ctx, f"constant of shape {const.shape} is not a scalar or per-channel constant of {shape}")
+    values = np.broadcast_to(const.astype(np.float64).reshape(-1), (shape[1],)).astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise fail(proto, ctx, "the constant holds NaN or infinity")
+    return values
+
+
+def _channel_affine(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, scale: np.ndarray | None,
+                    shift: np.ndarray | None, what: str) -> None:
+    """x * scale + shift per channel as a depthwise 1x1 conv (the passes fold it into a conv before)."""
+    shape = ctx.shape(proto, tensor)
+    if len(shape) != 4:
+        raise fail(proto, ctx, f"{what} a constant is supported on NCHW tensors and as a Gemm's bias, got {shape}")
+    c = shape[1]
+    w = np.ones(c, np.float32) if scale is None else _per_channel(proto, ctx, scale, shape)
+    b = np.zeros(c, np.float32) if shift is None else _per_channel(proto, ctx, shift, shape)
+    ctx.emit(proto, Op.CONV, [tensor], shape, ConvAttrs(kernel=(1, 1), groups=c), w.reshape(c, 1, 1, 1), b)
+
+
+def _const_mul(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const: np.ndarray) -> None:
+    """x * constant: folded into the Conv/Gemm producing x when it can be, else a channel affine."""
+    tensor = ctx.resolve(tensor)
+    index = ctx.producers.get(tensor)
+    prev = None if index is None else ctx.nodes[index]
+    if prev is not None and prev.op in (Op.CONV, Op.DENSE) and ctx.uses.get(tensor, 0) == 1 and \
+            prev.attrs.act is None:
+        k = _per_channel(proto, ctx, const, prev.out_shape)
+        weight = prev.weight * k.reshape(-1, *[1] * (prev.weight.ndim - 1))
+        bias = None if prev.bias is None else prev.bias * k
+        ctx.nodes[index] = replace(prev, weight=weight.astype(np.float32), bias=bias, output=proto.output[0])
+        del ctx.producers[tensor]
+        ctx.producers[proto.output[0]] = index
+        ctx.shapes[proto.output[0]] = prev.out_shape
+        return
+    _channel_affine(proto, ctx, tensor, const, None, "multiplying by")
+
+
+@register("Mul")
+def map_mul(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    x, y = proto.input
+    if x in ctx.consts or y in ctx.consts:
+        _const_mul(proto, ctx, y if x in ctx.consts else x, ctx.consts[x if x in ctx.consts else y])
+        return
+    sx, sy = ctx.shape(proto, x), ctx.shape(proto, y)
+    if math.prod(sy) > math.prod(sx):
+        (x, sx), (y, sy) = (y, sy), (x, sx)
+    if len(sy) != len(sx) or (sy != sx and any(d != 1 for i, d in enumerate(sy) if i != 1)) or \
+            sy[1] not in (1, sx[1]):
+        raise fail(proto, ctx, f"multiplies {sx} by {sy}: supported are equal shapes and per-channel factors")
+    ctx.emit(proto, Op.MUL, [x, y], sx)
+
+
+@register("Div")
+def map_div(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    x, y = proto.input
+    divisor = ctx.const(proto, y, "divisor").astype(np.float64)
+    if np.any(divisor == 0):
+        raise fail(proto, ctx, "division by a constant that holds 0")
+    _const_mul(proto, ctx, x, (1.0 / divisor).astype(np.float32))
+
+
+@register("Sub")
+def map_sub(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    x, y = proto.input
+    if y in ctx.consts:
+        _map_bias_add(proto, ctx, x, -ctx.consts[y].astype(np.float32))
+    elif x in ctx.consts:  # c - y
+        _channel_affine(proto, ctx, y, np.float32(-1.0), ctx.consts[x], "subtracting from")
+    else:
+        raise fail(proto, ctx, "subtracting two activation tensors is not supported")
+
+
+# --- more activations ------------------------------------------------------------------------------
+
+@register("HardSigmoid")
+def map_hard_sigmoid(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    a = attrs_of(proto)
+    _activation(proto, ctx, ActAttrs(ActKind.HARD_SIGMOID, 0.0, 1.0, finite_float(proto, ctx, a, "alpha", 0.2),
+                                     finite_float(proto, ctx, a, "beta", 0.5)))
+
+
+@register("HardSwish")
+def map_hard_swish(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    _activation(proto, ctx, ActAttrs(ActKind.HARD_SWISH, -math.inf, math.inf))
+
+
+@register("LeakyRelu")
+def map_leaky_relu(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    alpha = finite_float(proto, ctx, attrs_of(proto), "alpha", 0.01)
+    _activation(proto, ctx, ActAttrs(ActKind.LEAKY_RELU, -math.inf, math.inf, alpha))
+
+
+@register("PRelu")
+def map_prelu(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    shape = ctx.shape(proto, proto.input[0])
+    slope = _per_channel(proto, ctx, ctx.const(proto, proto.input[1], "slope"), shape)
+    slope = slope[:1] if np.all(slope == slope[0]) else slope
+    _activation(proto, ctx, ActAttrs(ActKind.PRELU, -math.inf, math.inf, slope=tuple(float(v) for v in slope)))
+
+
+@register("GlobalMaxPool")
+def map_global_maxpool(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    in_shape = ctx.shape(proto, proto.input[0])
+    _spatial(proto, ctx, in_shape)
+    ctx.emit(proto, Op.MAXPOOL, [proto.input[0]], (1, in_shape[1], 1, 1),
+             PoolAttrs(kernel=tuple(in_shape[2:]), stride=(1, 1)))
+
+
+# --- resampling ------------------------------------------------------------------------------------
+
+@register("Resize", "Upsample")
+def map_resize(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    """Nearest-neighbour Resize/Upsample of H and W. The index maps come from running the node itself
+    (onnx.reference) on an input that holds each element's own index, so every coordinate mode and
+    rounding rule is ONNX's."""
+    shape = ctx.shape(proto, proto.input[0])
+    _spatial(proto, ctx, shape)
+    mode = attrs_of(proto).get("mode", b"nearest")
+    if (mode.decode() if isinstance(mode, bytes) else mode) != "nearest":
+        raise fail(proto, ctx, f"only mode 'nearest' is supported, got {mode!r}")
+    if math.prod(shape) >= 1 << 24:
+        raise fail(proto, ctx, f"input {shape} is too large to map")
+    from onnx.reference import ReferenceEvaluator
+    feeds = {t: ctx.consts[t] for t in proto.input[1:] if t}
+    missing = [t for t in proto.input[1:] if t and t not in ctx.consts]
+    if missing:
+        raise fail(proto, ctx, f"inputs {missing} must be constants")
+    inputs = [helper.make_tensor_value_info(proto.input[0], onnx.TensorProto.FLOAT, list(shape))]
+    inits = [onnx.numpy_helper.from_array(v, t) for t, v in feeds.items()]
+    graph = helper.make_graph([proto], "resize", inputs, [helper.make_tensor_value_info(proto.output[0], 0, None)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ctx.opset)])
+    x = np.arange(math.prod(shape), dtype=np.float32).reshape(shape)
+    out = np.asarray(ReferenceEvaluator(model).run(None, {proto.input[0]: x})[0])
+    if out.ndim != 4 or out.shape[:2] != shape[:2] or min(out.shape) < 1:
+        raise fail(proto, ctx, f"resizes {shape} to {out.shape}: only H and W may change")
+    index = out.astype(np.int64)
+    hw = shape[2] * shape[3]
+    rows, cols = (index[0, 0, :, 0] % hw) // shape[3], index[0, 0, 0, :] % shape[3]
+    want = np.arange(shape[1]).reshape(1, -1, 1, 1) * hw + rows.reshape(-1, 1) * shape[3] + cols
+    if not np.array_equal(index, want):
+        raise fail(proto, ctx, "the resampling does not pick whole rows and columns")
+    ctx.emit(proto, Op.RESIZE, [proto.input[0]], out.shape,
+             ResizeAttrs(tuple(int(r) for r in rows), tuple(int(c) for c in cols)))
+
+
+@register("ConvTranspose")
+def map_conv_transpose(proto: onnx.NodeProto, ctx: ImportContext) -> None:
+    """A transposed conv runs on the array as a conv: zeros inserted between the input pixels
+    (ZeroInsert, stride - 1 per gap), then a stride-1 conv with the kernel flipped and its in/out
+    channels swapped per group, padded by dilation * (k - 1) - pad (+ output_padding at the end)."""
+    in_shape = ctx.shape(proto, proto.input[0])
+    _spatial(proto, ctx, in_shape)
+    w = ctx.const(proto, proto.input[1], "weight").astype(np.float32)
+    a = attrs_of(proto)
+    groups = a.get("group", 1)
+    if w.ndim != 4 or not isinstance(groups, int) or groups < 1 or w.shape[0] != in_shape[1] or in_shape[1] % groups:
+        raise fail(proto, ctx, f"weight {w.shape} with group={groups!r} does not fit {in_shape[1]} input channels")
+    kernel = ints_attr(proto, ctx, a, "kernel_shape", w.shape[2:])
+    stride = ints_attr(proto, ctx, a, "strides", (1, 1))
+    dilation = ints_attr(proto, ctx, a, "dilations", (1, 1))
+    out_pad = ints_attr(proto, ctx, a, "output_padding", (0, 0), minimum=0)
+    auto_pad = a.get("auto_pad", b"NOTSET")
+    if "output_shape" in a or (auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad) != "NOTSET":
+        raise fail(proto, ctx, "output_shape and auto_pad are not supported; give explicit pads")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if kernel != w.shape[2:] or len(pads) != 4 or min(pads) < 0 or any(o >= s and o >= d for o, s, d in
+                                                                      zip(out_pad, stride, dilation, strict=True)):
+        raise fail(proto, ctx, f"kernel {list(kernel)}, pads {pads} or output_padding {list(out_pad)} is invalid")
+    conv_pads = [dilation[i] * (kernel[i] - 1) - pads[i] for i in range(2)] + \
+                [dilation[i] * (kernel[i] - 1) - pads[i + 2] + out_pad[i] for i in range(2)]
+    if min(conv_pads) < 0:
+        raise fail(proto, ctx, f"pads {pads} exceed dilation * (kernel - 1): cropping is not supported")
+    cg, mg = in_shape[1] // groups, w.shape[1]
+    flipped = w[:, :, ::-1, ::-1].reshape(groups, cg, mg, *kernel).transpose(0, 2, 1, 3, 4)
+    weight = np.ascontiguousarray(flipped.reshape(groups * mg, cg, *kernel), dtype=np.float32)
+    bias = ctx.opt_const(proto, 2)
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise fail(proto, ctx, f"bias of shape {bias.shape} does not match {weight.shape[0]} filters")
+    x = proto.input[0]
+    if stride != (1, 1):
+        x = proto.output[0] + "__zero_inserted"
+        ctx.emit(proto, Op.ZERO_INSERT, [proto.input[0]],
+                 (1, in_shape[1], (in_shape[2] - 1) * stride[0] + 1, (in_shape[3] - 1) * stride[1] + 1),
+                 ZeroInsertAttrs(stride), output=x, name=ctx.name_of(proto) + "_zeros")
+    attrs = ConvAttrs(kernel=kernel, pads=(conv_pads[0], conv_pads[1], conv_pads[2], conv_pads[3]),
+                      dilation=dilation, groups=groups)
+    xh, xw = ctx.shapes[ctx.resolve(x)][2:]
+    oh, ow = (window_output_size(n, k, 1, pb, pe, d)[0] for n, k, pb, pe, d in
+              zip((xh, xw), kernel, conv_pads[:2], conv_pads[2:], dilation, strict=True))
+    ctx.emit(proto, Op.CONV, [x], (1, weight.shape[0], oh, ow), attrs, weight,
+             None if bias is None else bias.astype(np.float32))
 
 
 SUPPORTED_OPS = tuple(sorted(MAPPERS))

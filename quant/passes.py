@@ -2,12 +2,13 @@
 `optimize` loops them until nothing changes, verifying after every change."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from quant.ir import ActKind, Clamp, Graph, Node, Op
+from quant.ir import ActAttrs, ActKind, Clamp, Graph, Node, Op
 from quant.verify import verify
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -96,6 +97,23 @@ def _clamp_pair(node: Node, index: _Index):
     return None
 
 
+def _gate_pair(node: Node, index: _Index):
+    """x * sigmoid(x) -> SiLU; x * hardsigmoid(x) with alpha 1/6, beta 1/2 -> HardSwish."""
+    nxt = index.sole_consumer(node)
+    if node.op is not Op.ACTIVATION or nxt is None or nxt.op is not Op.MUL or \
+            sorted(nxt.inputs) != sorted([node.inputs[0], node.output]):
+        return None
+    a = node.attrs
+    if a.kind is ActKind.SIGMOID:
+        kind = ActKind.SILU
+    elif a.kind is ActKind.HARD_SIGMOID and abs(a.alpha - 1 / 6) < 1e-6 and abs(a.beta - 0.5) < 1e-6:
+        kind = ActKind.HARD_SWISH
+    else:
+        return None
+    fused = replace(node, name=nxt.name, output=nxt.output, attrs=ActAttrs(kind, -math.inf, math.inf))
+    return nxt, node, fused
+
+
 def fold_affine_into_conv(graph: Graph) -> tuple[Graph, bool]:
     """Conv (no activation) -> per-channel affine (+clamp): scale the filters and bias, keep the clamp."""
     return _rewrite(graph, _affine_pair)
@@ -111,7 +129,13 @@ def fuse_clamp(graph: Graph) -> tuple[Graph, bool]:
     return _rewrite(graph, _clamp_pair)
 
 
-PASSES: tuple[Pass, ...] = (fold_affine_into_conv, fold_pad_into_conv, fuse_clamp)
+def fuse_gate(graph: Graph) -> tuple[Graph, bool]:
+    """x * sigmoid(x) (SiLU as exporters write it) and x * hardsigmoid(x) (HardSwish before opset 14)
+    become one table activation: one int8 look-up instead of a look-up, a product and a requantization."""
+    return _rewrite(graph, _gate_pair)
+
+
+PASSES: tuple[Pass, ...] = (fold_affine_into_conv, fold_pad_into_conv, fuse_clamp, fuse_gate)
 
 
 def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES) -> Graph:
@@ -126,4 +150,4 @@ def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES) -> Graph:
     return graph
 
 
-__all__ = ["PASSES", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp", "optimize"]
+__all__ = ["PASSES", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp", "fuse_gate", "optimize"]

@@ -63,6 +63,24 @@ def _gemm(b: _Builder, node: Node, x: str, s_in: QParams) -> str:
     return b.clamp(y, node.attrs.act)
 
 
+def _activation(b: _Builder, node: Node, x: str, out: str) -> str:
+    a = node.attrs
+    k = a.kind
+    if k in (ActKind.TANH, ActKind.SIGMOID, ActKind.HARD_SWISH):
+        return b.node({ActKind.TANH: "Tanh", ActKind.SIGMOID: "Sigmoid", ActKind.HARD_SWISH: "HardSwish"}[k], [x], out)
+    if k is ActKind.HARD_SIGMOID:
+        return b.node("HardSigmoid", [x], out, alpha=a.alpha, beta=a.beta)
+    if k is ActKind.LEAKY_RELU:
+        return b.node("LeakyRelu", [x], out, alpha=a.alpha)
+    if k is ActKind.SILU:
+        return b.node("Mul", [x, b.node("Sigmoid", [x], out + "_sigmoid")], out)
+    if k is ActKind.PRELU:
+        slope = np.array(a.slope, np.float32).reshape(-1, *[1] * (len(node.in_shape) - 2)) if len(a.slope) > 1 \
+            else np.array(a.slope, np.float32)
+        return b.node("PRelu", [x, b.const(out + "_slope", slope)], out)
+    return b.clamp(x, Clamp(max(a.lo, 0.0) if k is ActKind.RELU else a.lo, a.hi))
+
+
 def _float_op(b: _Builder, node: Node, xs: list[str], s_in: QParams) -> str:
     out, a = node.output + "_f", node.attrs
     if node.op in (Op.CONV, Op.DENSE):
@@ -76,11 +94,26 @@ def _float_op(b: _Builder, node: Node, xs: list[str], s_in: QParams) -> str:
     if node.op is Op.ADD:
         return b.clamp(b.node("Add", xs, out), a.act)
     if node.op is Op.ACTIVATION:
-        if a.kind in (ActKind.TANH, ActKind.SIGMOID):
-            return b.node("Tanh" if a.kind is ActKind.TANH else "Sigmoid", xs, out)
-        return b.clamp(xs[0], Clamp(max(a.lo, 0.0) if a.kind is ActKind.RELU else a.lo, a.hi))
+        return _activation(b, node, xs[0], out)
     if node.op is Op.FLATTEN:
-        return b.node("Flatten", xs, out, axis=1)
+        return b.node("Reshape", [xs[0], b.const(out + "_shape", np.array([0, *node.out_shape[1:]]))], out)
+    if node.op is Op.CONCAT:
+        return b.node("Concat", xs, out, axis=1)
+    if node.op is Op.MUL:
+        return b.node("Mul", xs, out)
+    if node.op is Op.SLICE:
+        bounds = [b.const(out + n, np.array([v])) for n, v in (("_start", a.start), ("_stop", a.stop), ("_axis", 1))]
+        return b.node("Slice", [xs[0], *bounds], out)
+    if node.op in (Op.SHUFFLE, Op.RESIZE):  # a Gather per permuted axis
+        y = xs[0]
+        for axis, index in ((1, a.perm),) if node.op is Op.SHUFFLE else ((2, a.rows), (3, a.cols)):
+            y = b.node("Gather", [y, b.const(f"{out}_index{axis}", np.array(index, dtype=np.int64))], f"{out}_{axis}",
+                       axis=axis)
+        return y
+    if node.op is Op.ZERO_INSERT:  # a 1x1 depthwise ConvTranspose of weight 1 inserts the zeros
+        c = node.in_shape[1]
+        return b.node("ConvTranspose", [xs[0], b.const(out + "_one", np.ones((c, 1, 1, 1), np.float32))], out,
+                      strides=list(a.stride), group=c)
     if node.op is Op.SOFTMAX:
         return b.node("Softmax", xs, out, axis=-1)
     if node.op is Op.PAD:

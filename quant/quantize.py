@@ -19,7 +19,7 @@ import numpy as np
 from quant.calibrate import Method, Ranges
 from quant.errors import ConfigError, DataError, OverflowDetected, UnsupportedOpError
 from quant.fixedpoint import INT32, INT32_MAX, INT32_MIN, int_range, quantize_multiplier
-from quant.ir import ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
+from quant.ir import BOUNDED_KINDS, LUT_KINDS, ActKind, Clamp, Graph, Node, NodeQuant, Op, QParams, Requant
 from quant.kernels import pool_counts
 from quant.verify import verify
 
@@ -139,6 +139,13 @@ def _lut(fn, s_in: QParams, out: QParams) -> np.ndarray:
     return np.clip(np.rint(fn(real) / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
 
 
+def _channel_lut(node: Node, s_in: QParams, out: QParams) -> np.ndarray:
+    """PRelu with one slope per channel: one 256-entry table per channel, (C, 256)."""
+    real = s_in.scale * (np.arange(-128, 128) - s_in.zero_point)
+    table = node.attrs.fn(np.broadcast_to(real, (len(node.attrs.slope), 256)), channel_axis=0)
+    return np.clip(np.rint(table / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
 def _pool_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
     """AvgPool/GAP keep the input's scale: out = requant(window sum, 1/count)."""
     if node.op is Op.GLOBAL_AVGPOOL:
@@ -157,13 +164,18 @@ def _add_quant(node: Node, a: QParams, b: QParams, out: QParams, cfg: QuantConfi
     return NodeQuant(out=out, requant=rq, input_requants=in_rq, in_zero_points=(a.zero_point, b.zero_point))
 
 
-def _activation_quant(node: Node, s_in: QParams, cfg: QuantConfig) -> NodeQuant:
+def _activation_quant(node: Node, s_in: QParams, out_range: tuple[float, float], cfg: QuantConfig) -> NodeQuant:
     kind = node.attrs.kind
     if kind is ActKind.TANH:
         return NodeQuant(out=TANH_OUT, lut=_lut(np.tanh, s_in, TANH_OUT), in_zero_points=(s_in.zero_point,))
     if kind is ActKind.SIGMOID:
         lut = _lut(lambda v: 1 / (1 + np.exp(-v)), s_in, SIGMOID_OUT)
         return NodeQuant(out=SIGMOID_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
+    if kind in LUT_KINDS:  # an int8 table; the output range fixed by the function or calibrated
+        out = SIGMOID_OUT if kind in BOUNDED_KINDS else qparams_from_range(*out_range)
+        per_channel = kind is ActKind.PRELU and len(node.attrs.slope) > 1
+        lut = _channel_lut(node, s_in, out) if per_channel else _lut(node.attrs.fn, s_in, out)
+        return NodeQuant(out=out, lut=lut, in_zero_points=(s_in.zero_point,))
     clamp = Clamp(max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo, node.attrs.hi)
     return NodeQuant(out=s_in, requant=_requant(1.0, s_in, clamp, False), in_zero_points=(s_in.zero_point,))
 
@@ -177,7 +189,18 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
     if node.op in (Op.AVGPOOL, Op.GLOBAL_AVGPOOL):
         return _pool_quant(node, s_in, cfg)
     if node.op is Op.ACTIVATION:
-        return _activation_quant(node, s_in, cfg)
+        return _activation_quant(node, s_in, out_range, cfg)
+    if node.op is Op.CONCAT:  # every input rescaled to the output's scale (TFLite's Concatenation)
+        out = qparams_from_range(*out_range, cfg.act_bits)
+        return NodeQuant(out=out, input_requants=tuple(_requant(q.scale / out.scale, out, None, cfg.pow2, node.name)
+                                                       for q in ins),
+                         in_zero_points=tuple(q.zero_point for q in ins))
+    if node.op is Op.MUL:
+        out = qparams_from_range(*out_range, cfg.act_bits)
+        rq = _requant(ins[0].scale * ins[1].scale / out.scale, out, None, cfg.pow2, node.name)
+        return NodeQuant(out=out, requant=rq, in_zero_points=(ins[0].zero_point, ins[1].zero_point))
+    if node.op is Op.ZERO_INSERT:  # the inserted zeros are real 0: the zero point
+        return NodeQuant(out=s_in, fill=s_in.zero_point, in_zero_points=(s_in.zero_point,))
     if node.op is Op.SOFTMAX:
         lut = np.rint(np.exp(-s_in.scale * np.arange(256)) * (1 << 15)).astype(np.int32)
         return NodeQuant(out=SOFTMAX_OUT, lut=lut, in_zero_points=(s_in.zero_point,))
@@ -189,7 +212,7 @@ def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float]
                                      f"input's int{s_in.bits} range [{(lo - s_in.zero_point) * s_in.scale:.4g}, "
                                      f"{(hi - s_in.zero_point) * s_in.scale:.4g}]; it would be clipped")
         return NodeQuant(out=s_in, fill=int(fill), in_zero_points=(s_in.zero_point,))
-    return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten: same scale
+    return NodeQuant(out=s_in, in_zero_points=(s_in.zero_point,))  # MaxPool, Flatten, Slice ...: same scale
 
 
 def quantize(graph: Graph, ranges: Ranges, cfg: QuantConfig | None = None) -> Graph:

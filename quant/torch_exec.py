@@ -109,8 +109,30 @@ def _activation(node: Node, x, params):
         return torch.tanh(x)
     if kind is ActKind.SIGMOID:
         return torch.sigmoid(x)
-    lo = max(node.attrs.lo, 0.0) if kind is ActKind.RELU else node.attrs.lo
-    return torch.clamp(x, lo, node.attrs.hi)
+    a = node.attrs
+    if kind is ActKind.HARD_SIGMOID:
+        return torch.clamp(a.alpha * x + a.beta, 0.0, 1.0)
+    if kind is ActKind.HARD_SWISH:
+        return x * torch.clamp(x / 6.0 + 0.5, 0.0, 1.0)
+    if kind is ActKind.SILU:
+        return x * torch.sigmoid(x)
+    if kind is ActKind.LEAKY_RELU:
+        return torch.where(x >= 0, x, a.alpha * x)
+    if kind is ActKind.PRELU:
+        slope = torch.as_tensor(a.slope, dtype=x.dtype, device=x.device)
+        slope = slope.reshape(-1, *[1] * (x.dim() - 2)) if len(a.slope) > 1 else slope
+        return torch.where(x >= 0, x, slope * x)
+    lo = max(a.lo, 0.0) if kind is ActKind.RELU else a.lo
+    return torch.clamp(x, lo, a.hi)
+
+
+def _zero_insert(node: Node, x, params):
+    import torch
+    sh, sw = node.attrs.stride
+    n, c, h, w = x.shape
+    out = torch.zeros((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1), dtype=x.dtype, device=x.device)
+    out[:, :, ::sh, ::sw] = x
+    return out
 
 
 TORCH_KERNELS = {
@@ -121,10 +143,21 @@ TORCH_KERNELS = {
     Op.GLOBAL_AVGPOOL: lambda n, x, p: x.mean(dim=(2, 3), keepdim=True),
     Op.ADD: lambda n, x, y, p: _clamp(x + y, n.attrs.act),
     Op.ACTIVATION: _activation,
-    Op.FLATTEN: lambda n, x, p: x.reshape(x.shape[0], -1),
+    Op.FLATTEN: lambda n, x, p: x.reshape(x.shape[0], *n.out_shape[1:]),
     Op.SOFTMAX: lambda n, x, p: x.softmax(dim=1),
     Op.PAD: lambda n, x, p: _pad(x, n.attrs.pads, n.attrs.value),
+    Op.CONCAT: lambda n, *xs: _concat(xs[:-1]),
+    Op.MUL: lambda n, x, y, p: x * y,
+    Op.SLICE: lambda n, x, p: x[:, n.attrs.start:n.attrs.stop],
+    Op.SHUFFLE: lambda n, x, p: x[:, list(n.attrs.perm)],
+    Op.RESIZE: lambda n, x, p: x[:, :, list(n.attrs.rows)][:, :, :, list(n.attrs.cols)],
+    Op.ZERO_INSERT: _zero_insert,
 }
+
+
+def _concat(xs):
+    import torch
+    return torch.cat(list(xs), dim=1)
 
 
 class TorchModel:

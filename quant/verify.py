@@ -20,6 +20,7 @@ from quant.fixedpoint import INT32_MAX, INT32_MIN, POW2_M0, int_range
 from quant.ir import (
     ARITY_OF_OP,
     ATTRS_OF_OP,
+    LUT_KINDS,
     ActAttrs,
     ActKind,
     ConvAttrs,
@@ -41,9 +42,10 @@ from quant.ir import (
 MIN_SHIFT, MAX_SHIFT = -31, 62
 ACT_BITS = (2, 8)  # activations are stored in int8: 2..8 bits
 SOFTMAX_ONE = 1 << 15  # the softmax table is exp(-s*d) in Q15: entries in 0..2^15
-_PASS_THROUGH = (Op.MAXPOOL, Op.FLATTEN, Op.PAD)  # copy values: same scale and zero point out as in
-_LUT_KINDS = (ActKind.TANH, ActKind.SIGMOID)
-_SPATIAL = (Op.CONV, Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVGPOOL, Op.PAD)  # NCHW inputs
+# copy values: same scale and zero point out as in
+_PASS_THROUGH = (Op.MAXPOOL, Op.FLATTEN, Op.PAD, Op.SLICE, Op.SHUFFLE, Op.RESIZE, Op.ZERO_INSERT)
+_SPATIAL = (Op.CONV, Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVGPOOL, Op.PAD, Op.RESIZE, Op.ZERO_INSERT)  # NCHW inputs
+_WITH_INPUT_REQUANTS = (Op.ADD, Op.CONCAT)
 
 
 def verify(graph: Graph) -> Graph:
@@ -70,8 +72,9 @@ def _check_node(node: Node, defined: dict, names: set[str], quantized: bool) -> 
         _fail(node, "duplicate node name")
     if not isinstance(node.attrs, ATTRS_OF_OP[node.op]):
         _fail(node, f"attributes are {type(node.attrs).__name__}, expected {ATTRS_OF_OP[node.op].__name__}")
-    if len(node.inputs) != ARITY_OF_OP[node.op]:
-        _fail(node, f"takes {ARITY_OF_OP[node.op]} input(s), has {len(node.inputs)}")
+    arity = ARITY_OF_OP[node.op]
+    if len(node.inputs) != arity if arity is not None else len(node.inputs) < 2:
+        _fail(node, f"takes {arity or 'two or more'} input(s), has {len(node.inputs)}")
     _check_attrs(node)
     if len(node.in_shapes) != len(node.inputs):
         _fail(node, f"has {len(node.inputs)} input(s) but {len(node.in_shapes)} input shape(s)")
@@ -109,6 +112,14 @@ def _check_attrs(node: Node) -> None:
                 _fail(node, f"window {a.kernel} is larger than the padded input {node.in_shape[2:]} + pads {a.pads}")
     if isinstance(a, PadAttrs) and not math.isfinite(a.value):
         _fail(node, f"pad value {a.value} is not finite")
+    if isinstance(a, ActAttrs):
+        numbers = (a.alpha, a.beta, *a.slope)
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers):
+            _fail(node, f"activation parameters {numbers} must be finite numbers")
+        channels = node.in_shape[1] if len(node.in_shape) > 1 else 1
+        if (a.kind is ActKind.PRELU) != bool(a.slope) or len(a.slope) not in (0, 1, channels):
+            _fail(node, f"slope holds {len(a.slope)} values: PRelu takes one or one per channel ({channels}), "
+                        "other activations none")
     clamp = (a.lo, a.hi) if isinstance(a, ActAttrs) else (a.act.lo, a.act.hi) if getattr(a, "act", None) else None
     if clamp is not None and not clamp[0] <= clamp[1]:  # also refuses NaN
         _fail(node, f"clamp [{clamp[0]}, {clamp[1]}] is empty")
@@ -157,8 +168,41 @@ def _expected_out_shape(node: Node) -> Shape | None:
             _fail(node, str(err))
     if node.op is Op.GLOBAL_AVGPOOL:
         return (*x[:2], 1, 1)
-    if node.op is Op.FLATTEN:
-        return (x[0], math.prod(x[1:]))
+    if node.op is Op.FLATTEN:  # any reshape that keeps the values' order
+        if math.prod(node.out_shape) != math.prod(x) or len(node.out_shape) not in (2, 4):
+            _fail(node, f"output shape {node.out_shape} does not follow from its input {x}: a reshape keeps the "
+                        "number of values (2-D or 4-D)")
+        return tuple(node.out_shape)
+    if node.op in (Op.CONCAT, Op.SLICE, Op.SHUFFLE, Op.MUL) and len(x) not in (2, 4):
+        _fail(node, f"input shape {x} is neither (N, C) nor NCHW")
+    if node.op is Op.CONCAT:
+        shapes = [tuple(s) for s in node.in_shapes]
+        if any(len(s) != len(x) or s[:1] + s[2:] != x[:1] + x[2:] for s in shapes):
+            _fail(node, f"concatenates shapes {shapes}: all but the channels must agree")
+        return (x[0], sum(s[1] for s in shapes), *x[2:])
+    if node.op is Op.MUL:
+        y = tuple(node.in_shapes[1])
+        if not _broadcasts_to(y, x) or (y != x and any(d != 1 for i, d in enumerate(y) if i != 1)):
+            _fail(node, f"multiplies {x} by {y}: the second must be equal or per channel")
+        return x
+    if node.op is Op.SLICE:
+        a = node.attrs
+        if not (_is_int(a.start) and _is_int(a.stop) and 0 <= a.start < a.stop <= x[1]):
+            _fail(node, f"channels {a.start}..{a.stop} are not a range inside the input's {x[1]}")
+        return (x[0], a.stop - a.start, *x[2:])
+    if node.op is Op.SHUFFLE and sorted(node.attrs.perm) != list(range(x[1])):
+        _fail(node, f"perm is not a permutation of the input's {x[1]} channels")
+    if node.op is Op.RESIZE:
+        a = node.attrs
+        for name, idx, n in (("rows", a.rows, x[2]), ("cols", a.cols, x[3])):
+            if not idx or not all(_is_int(i) and 0 <= i < n for i in idx):
+                _fail(node, f"{name} must index the input's {n} positions")
+        return (*x[:2], len(a.rows), len(a.cols))
+    if node.op is Op.ZERO_INSERT:
+        sh, sw = node.attrs.stride
+        if min(sh, sw) < 1:
+            _fail(node, f"stride {node.attrs.stride} must be two integers >= 1")
+        return (*x[:2], (x[2] - 1) * sh + 1, (x[3] - 1) * sw + 1)
     if node.op is Op.PAD:
         top, left, bottom, right = node.attrs.pads
         return (*x[:2], x[2] + top + bottom, x[3] + left + right)
@@ -214,11 +258,12 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
             _fail(node, f"quant.in_zero_points gives {zp!r} for input {tensor!r}, whose zero point is {qp.zero_point}")
     if node.op in _PASS_THROUGH and (q.out.scale, q.out.zero_point) != (ins[0].scale, ins[0].zero_point):
         _fail(node, "quant.out must keep the input's scale and zero point (the op copies values)")
-    n_in_rq = len(node.inputs) if node.op is Op.ADD else 0
+    n_in_rq = len(node.inputs) if node.op in _WITH_INPUT_REQUANTS else 0
     if len(q.input_requants) != n_in_rq:
         _fail(node, f"quant.input_requants has {len(q.input_requants)} entries, expected {n_in_rq}")
     for i, rq in enumerate(q.input_requants):
-        _check_requant(node, rq, f"quant.input_requants[{i}]", (INT32_MIN, INT32_MAX), node.in_shapes[i])
+        bounds = (INT32_MIN, INT32_MAX) if node.op is Op.ADD else int_range(q.out.bits)
+        _check_requant(node, rq, f"quant.input_requants[{i}]", bounds, node.in_shapes[i])
     if _needs_requant(node) or q.requant is not None:
         if q.requant is None:
             _fail(node, "quant.requant is missing")
@@ -229,7 +274,7 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
     if node.op in (Op.CONV, Op.DENSE):
         _check_gemm_quant(node)
     _check_lut(node)
-    if node.op is Op.PAD:
+    if node.op in (Op.PAD, Op.ZERO_INSERT):
         lo, hi = int_range(q.out.bits)
         if not _is_int(q.fill) or not lo <= q.fill <= hi:
             _fail(node, f"quant.fill = {q.fill!r}: must be an integer in [{lo}, {hi}]")
@@ -237,8 +282,8 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
 
 def _needs_requant(node: Node) -> bool:
     if node.op is Op.ACTIVATION:
-        return node.attrs.kind not in _LUT_KINDS
-    return node.op in (Op.CONV, Op.DENSE, Op.ADD, Op.AVGPOOL, Op.GLOBAL_AVGPOOL)
+        return node.attrs.kind not in LUT_KINDS
+    return node.op in (Op.CONV, Op.DENSE, Op.ADD, Op.AVGPOOL, Op.GLOBAL_AVGPOOL, Op.MUL)
 
 
 def _int_array(node: Node, value: object, field: str) -> np.ndarray:
@@ -300,12 +345,13 @@ def _check_gemm_quant(node: Node) -> None:
 
 def _check_lut(node: Node) -> None:
     q = node.quant
-    is_table_act = node.op is Op.ACTIVATION and node.attrs.kind in _LUT_KINDS
+    is_table_act = node.op is Op.ACTIVATION and node.attrs.kind in LUT_KINDS
     if not is_table_act and node.op is not Op.SOFTMAX:
         return
     lut = _int_array(node, q.lut, "quant.lut")
-    if lut.shape != (256,):
-        _fail(node, f"quant.lut has shape {lut.shape}: must be (256,)")
+    channels = len(node.attrs.slope) if is_table_act and len(node.attrs.slope) > 1 else None
+    if lut.shape != ((256,) if channels is None else (channels, 256)):
+        _fail(node, f"quant.lut has shape {lut.shape}: must be (256,)" + (f" or ({channels}, 256)" if channels else ""))
     if is_table_act and lut.dtype != np.int8:
         _fail(node, f"quant.lut is {lut.dtype}: must be int8")
     if node.op is Op.SOFTMAX and (lut.min() < 0 or lut.max() > SOFTMAX_ONE or lut[0] < 1):
