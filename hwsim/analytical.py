@@ -110,7 +110,13 @@ class MapResult:
 
 
 def vector_work(node: Node) -> int:
-    """Element-ops per image on the vector unit."""
+    """Element-ops per image on the vector unit (one lane does one per cycle):
+    MaxPool/AvgPool: one per window element (kernel area per output); GlobalAvgPool: one per input;
+    Softmax: three per output (max, exp look-up and sum, divide); Flatten/Reshape: none (a view);
+    everything else, one per output value: activations (a clamp in the requantizer or an int8 table
+    look-up), Add and Mul (a product/sum and a requantization), Concat (each input requantized to the
+    output scale as it is copied), Slice, ChannelShuffle and Resize (a copy through a gather address),
+    ZeroInsert (every output written, the inserted zeros included)."""
     out = math.prod(node.out_shape[1:])
     if node.op in (Op.MAXPOOL, Op.AVGPOOL):
         return out * math.prod(node.attrs.kernel)
