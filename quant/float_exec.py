@@ -25,6 +25,12 @@ def _dense(node: Node, x: np.ndarray) -> np.ndarray:
     return _clamp(out if node.bias is None else out + node.bias, node.attrs.act)
 
 
+def _affine(node: Node, x: np.ndarray) -> np.ndarray:
+    shape = (1, -1, *[1] * (x.ndim - 2))
+    out = x * node.weight.reshape(shape)
+    return _clamp(out if node.bias is None else out + node.bias.reshape(shape), node.attrs.act)
+
+
 def _avgpool(node: Node, x: np.ndarray) -> np.ndarray:
     sums = pool_windows(x, node.attrs, 0.0).sum(axis=(-1, -2))
     return sums / pool_counts(x.shape[2:], node.attrs)
@@ -68,6 +74,7 @@ FLOAT_KERNELS = {
     Op.SHUFFLE: lambda n, x: x[:, list(n.attrs.perm)],
     Op.RESIZE: lambda n, x: x[:, :, list(n.attrs.rows)][:, :, :, list(n.attrs.cols)],
     Op.ZERO_INSERT: lambda n, x: zero_insert(x, n.attrs.stride, 0.0),
+    Op.AFFINE: _affine,
 }
 
 

@@ -91,6 +91,16 @@ class DenseKernel(IntKernel):
         return apply_requant(acc, node.quant.requant)
 
 
+class AffineKernel(IntKernel):
+    """x * w[c] + acc_bias[c] (the input zero point folded into acc_bias, as a conv's), requantized per channel."""
+
+    def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
+        shape = (1, -1, *[1] * (x.ndim - 2))
+        acc = x * node.quant.weight.astype(np.int64).reshape(shape) + node.quant.acc_bias.astype(np.int64).reshape(shape)
+        check_accumulator(node, acc, self.acc_type)
+        return apply_requant(acc, node.quant.requant)
+
+
 class MaxPoolKernel(IntKernel):
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         return pool_windows(x, node.attrs, np.iinfo(np.int64).min).max(axis=(-1, -2))
@@ -195,7 +205,7 @@ INT_KERNELS: dict[Op, IntKernel] = {
     Op.GLOBAL_AVGPOOL: GlobalAvgPoolKernel(), Op.ADD: AddKernel(), Op.ACTIVATION: ActivationKernel(),
     Op.SOFTMAX: SoftmaxKernel(), Op.FLATTEN: FlattenKernel(), Op.PAD: PadKernel(), Op.CONCAT: ConcatKernel(),
     Op.MUL: MulKernel(), Op.SLICE: CopyKernel(), Op.SHUFFLE: CopyKernel(), Op.RESIZE: CopyKernel(),
-    Op.ZERO_INSERT: CopyKernel(),
+    Op.ZERO_INSERT: CopyKernel(), Op.AFFINE: AffineKernel(),
 }
 
 

@@ -36,6 +36,7 @@ class Op(enum.Enum):
     SHUFFLE = "ChannelShuffle"  # a channel permutation (a Reshape/Transpose/Reshape channel shuffle)
     RESIZE = "Resize"          # nearest-neighbour resampling of H, W by index maps
     ZERO_INSERT = "ZeroInsert"  # zeros between pixels (ConvTranspose = ZeroInsert + Conv)
+    AFFINE = "ChannelAffine"   # x * w[c] + b[c] (a BatchNorm no conv absorbs), on the vector unit
 
 
 class ActKind(enum.Enum):
@@ -157,6 +158,11 @@ class NoAttrs:
 
 
 @dataclass(frozen=True)
+class AffineAttrs:
+    act: Clamp | None = None
+
+
+@dataclass(frozen=True)
 class SliceAttrs:
     """Channels start..stop - 1 of the input (axis 1)."""
     start: int
@@ -183,13 +189,13 @@ class ZeroInsertAttrs:
 
 
 Attrs = (ConvAttrs | DenseAttrs | PoolAttrs | ActAttrs | AddAttrs | PadAttrs | NoAttrs | SliceAttrs | ShuffleAttrs
-         | ResizeAttrs | ZeroInsertAttrs)
+         | ResizeAttrs | ZeroInsertAttrs | AffineAttrs)
 
 ATTRS_OF_OP: dict[Op, type] = {
     Op.CONV: ConvAttrs, Op.DENSE: DenseAttrs, Op.MAXPOOL: PoolAttrs, Op.AVGPOOL: PoolAttrs,
     Op.GLOBAL_AVGPOOL: NoAttrs, Op.ADD: AddAttrs, Op.ACTIVATION: ActAttrs, Op.FLATTEN: NoAttrs,
     Op.SOFTMAX: NoAttrs, Op.PAD: PadAttrs, Op.CONCAT: NoAttrs, Op.MUL: NoAttrs, Op.SLICE: SliceAttrs,
-    Op.SHUFFLE: ShuffleAttrs, Op.RESIZE: ResizeAttrs, Op.ZERO_INSERT: ZeroInsertAttrs,
+    Op.SHUFFLE: ShuffleAttrs, Op.RESIZE: ResizeAttrs, Op.ZERO_INSERT: ZeroInsertAttrs, Op.AFFINE: AffineAttrs,
 }
 
 # inputs per op; None: two or more (Concat)
@@ -241,7 +247,7 @@ class Node:
     in_shapes: tuple[Shape, ...]
     out_shape: Shape
     attrs: Attrs = field(default_factory=NoAttrs)
-    weight: np.ndarray | None = None  # Conv (N, C/groups, kh, kw); Dense (N, K)
+    weight: np.ndarray | None = None  # Conv (N, C/groups, kh, kw); Dense (N, K); ChannelAffine (C,)
     bias: np.ndarray | None = None    # (N,)
     quant: NodeQuant | None = None
 
@@ -260,7 +266,7 @@ class Node:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates per image."""
+        """Multiply-accumulates per image on the array (a ChannelAffine's products run on the vector unit)."""
         if self.op is Op.CONV:
             return int(np.prod(self.out_shape)) * int(np.prod(self.weight.shape[1:]))
         if self.op is Op.DENSE:

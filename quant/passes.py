@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from quant.ir import ActAttrs, ActKind, Clamp, Graph, Node, Op
+from quant.ir import ActAttrs, ActKind, AffineAttrs, Clamp, Graph, Node, Op
 from quant.verify import verify
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -59,6 +59,8 @@ def _rewrite(graph: Graph, pair_of: Callable[[Node, _Index], tuple[Node, Node, N
 def _is_channel_affine(node: Node) -> bool:
     """A depthwise 1x1 stride-1 unpadded conv: y[c] = a[c] * x[c] + b[c] (what BatchNorm becomes)."""
     a = node.attrs
+    if node.op is Op.AFFINE:
+        return True
     return (node.op is Op.CONV and a.kernel == (1, 1) and a.groups == node.in_shape[1] == node.out_shape[1]
             and a.stride == (1, 1) and a.pads == (0, 0, 0, 0) and node.weight.shape[0] == node.in_shape[1])
 
@@ -90,7 +92,7 @@ def _pad_pair(node: Node, index: _Index):
 
 def _clamp_pair(node: Node, index: _Index):
     nxt = index.sole_consumer(node)
-    if (node.op in (Op.CONV, Op.DENSE, Op.ADD) and node.attrs.act is None and nxt is not None
+    if (node.op in (Op.CONV, Op.DENSE, Op.ADD, Op.AFFINE) and node.attrs.act is None and nxt is not None
             and nxt.op is Op.ACTIVATION and nxt.attrs.kind in (ActKind.RELU, ActKind.CLIP)):
         clamp = Clamp(max(nxt.attrs.lo, 0.0) if nxt.attrs.kind is ActKind.RELU else nxt.attrs.lo, nxt.attrs.hi)
         return node, nxt, _takes_over(node, nxt, replace(node, attrs=replace(node.attrs, act=clamp)))
@@ -114,6 +116,16 @@ def _gate_pair(node: Node, index: _Index):
     return nxt, node, fused
 
 
+def affine_to_vector_unit(graph: Graph) -> tuple[Graph, bool]:
+    """A per-channel affine no conv absorbed (BatchNorm after a ReLU, as DenseNet's pre-activations; a
+    Mul/Add by a constant) runs on the vector unit as ChannelAffine, not as a depthwise 1x1 conv on
+    the array (one MAC per pixel per channel, a column of the array each)."""
+    nodes = tuple(replace(n, op=Op.AFFINE, attrs=AffineAttrs(n.attrs.act), weight=n.weight.reshape(-1))
+                  if n.op is Op.CONV and _is_channel_affine(n) else n for n in graph.nodes)
+    changed = any(a is not b for a, b in zip(nodes, graph.nodes, strict=True))
+    return (replace(graph, nodes=nodes), True) if changed else (graph, False)
+
+
 def fold_affine_into_conv(graph: Graph) -> tuple[Graph, bool]:
     """Conv (no activation) -> per-channel affine (+clamp): scale the filters and bias, keep the clamp."""
     return _rewrite(graph, _affine_pair)
@@ -135,7 +147,7 @@ def fuse_gate(graph: Graph) -> tuple[Graph, bool]:
     return _rewrite(graph, _gate_pair)
 
 
-PASSES: tuple[Pass, ...] = (fold_affine_into_conv, fold_pad_into_conv, fuse_clamp, fuse_gate)
+PASSES: tuple[Pass, ...] = (fold_affine_into_conv, fold_pad_into_conv, fuse_clamp, fuse_gate, affine_to_vector_unit)
 
 
 def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES) -> Graph:
@@ -150,4 +162,4 @@ def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES) -> Graph:
     return graph
 
 
-__all__ = ["PASSES", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp", "fuse_gate", "optimize"]
+__all__ = ["PASSES", "affine_to_vector_unit", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp", "fuse_gate", "optimize"]

@@ -85,6 +85,13 @@ def _float_op(b: _Builder, node: Node, xs: list[str], s_in: QParams) -> str:
     out, a = node.output + "_f", node.attrs
     if node.op in (Op.CONV, Op.DENSE):
         return _gemm(b, node, xs[0], s_in)
+    if node.op is Op.AFFINE:
+        q, shape = node.quant, b.const(out + "_shape", np.array([1, -1, *[1] * (len(node.in_shape) - 2)]))
+        w = b.node("Reshape", [b.dq_const(out + "_w", q.weight, q.weight_scale, np.int8), shape], out + "_w_r")
+        bias = b.dq_const(out + "_b", q.bias, (s_in.scale * q.weight_scale).astype(np.float32), np.int32)
+        y = b.node("Add", [b.node("Mul", [xs[0], w], out + "_mul"), b.node("Reshape", [bias, shape], out + "_b_r")],
+                   out)
+        return b.clamp(y, a.act)
     if node.op in (Op.MAXPOOL, Op.AVGPOOL):
         kw = {"count_include_pad": int(a.count_include_pad)} if node.op is Op.AVGPOOL else {}
         return b.node("MaxPool" if node.op is Op.MAXPOOL else "AveragePool", xs, out, kernel_shape=list(a.kernel),

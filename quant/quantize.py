@@ -129,7 +129,8 @@ def _gemm_quant(node: Node, s_in: QParams, out: QParams, cfg: QuantConfig) -> No
     if not INT32.contains(acc_bias):
         raise OverflowDetected(f"node {node.name!r}: folded int32 bias overflows; the input range is too narrow")
     real = s_in.scale * s_w / out.scale
-    rq = _requant(real.reshape(-1, 1, 1) if node.op is Op.CONV else real, out, node.attrs.act, cfg.pow2, node.name)
+    rq = _requant(real.reshape(-1, 1, 1) if len(node.out_shape) == 4 else real, out, node.attrs.act, cfg.pow2,
+                  node.name)
     return NodeQuant(out=out, requant=rq, weight=w_q, weight_scale=s_w, bias=bias_q.astype(np.int32),
                      acc_bias=acc_bias.astype(np.int32), in_zero_points=(s_in.zero_point,))
 
@@ -182,7 +183,7 @@ def _activation_quant(node: Node, s_in: QParams, out_range: tuple[float, float],
 
 def quantize_node(node: Node, ins: list[QParams], out_range: tuple[float, float], cfg: QuantConfig) -> NodeQuant:
     s_in = ins[0]
-    if node.op in (Op.CONV, Op.DENSE):
+    if node.op in (Op.CONV, Op.DENSE, Op.AFFINE):  # an affine is a 1-tap, 1-channel-per-group conv
         return _gemm_quant(node, s_in, qparams_from_range(*out_range, cfg.act_bits), cfg)
     if node.op is Op.ADD:
         return _add_quant(node, ins[0], ins[1], qparams_from_range(*out_range, cfg.act_bits), cfg)

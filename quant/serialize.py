@@ -41,7 +41,7 @@ MAX_UNCOMPRESSED_BYTES = 1 << 30  # 1 GiB of declared member sizes: far above an
 _TYPES = {cls.__name__: cls for cls in (
     ir.Graph, ir.Node, ir.NodeQuant, ir.Requant, ir.QParams, ir.Clamp, ir.ConvAttrs, ir.DenseAttrs,
     ir.PoolAttrs, ir.ActAttrs, ir.AddAttrs, ir.PadAttrs, ir.NoAttrs, ir.SliceAttrs, ir.ShuffleAttrs, ir.ResizeAttrs,
-    ir.ZeroInsertAttrs)}
+    ir.ZeroInsertAttrs, ir.AffineAttrs)}
 _ENUMS = {cls.__name__: cls for cls in (ir.Op, ir.ActKind, calibrate.Method)}
 _TEXT_MEMBERS = (DOC, DIGEST)
 

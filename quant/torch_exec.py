@@ -77,6 +77,13 @@ def _dense(node: Node, x, params):
     return _clamp(F.linear(x, w, b), node.attrs.act)
 
 
+def _affine(node: Node, x, params):
+    w, b = params[node.name]
+    shape = (1, -1, *[1] * (x.dim() - 2))
+    out = x * w.reshape(shape)
+    return _clamp(out if b is None else out + b.reshape(shape), node.attrs.act)
+
+
 def _maxpool(node: Node, x, params):
     import torch.nn.functional as F
     a = node.attrs
@@ -152,6 +159,7 @@ TORCH_KERNELS = {
     Op.SHUFFLE: lambda n, x, p: x[:, list(n.attrs.perm)],
     Op.RESIZE: lambda n, x, p: x[:, :, list(n.attrs.rows)][:, :, :, list(n.attrs.cols)],
     Op.ZERO_INSERT: _zero_insert,
+    Op.AFFINE: _affine,
 }
 
 
@@ -169,7 +177,7 @@ class TorchModel:
         dev = torch.device(device.name)
         self.params = {}
         for node in graph.nodes:
-            if node.op in (Op.CONV, Op.DENSE):
+            if node.op in (Op.CONV, Op.DENSE, Op.AFFINE):
                 w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32), device=dev)
                 b = None if node.bias is None else torch.as_tensor(np.asarray(node.bias, dtype=np.float32), device=dev)
                 self.params[node.name] = (w, b)

@@ -85,7 +85,7 @@ def _check_node(node: Node, defined: dict, names: set[str], quantized: bool) -> 
             _fail(node, f"input {tensor!r} has shape {defined[tensor]}, node expects {shape}")
     if any(d < 1 for d in node.out_shape):
         _fail(node, f"output shape {node.out_shape} has an empty dimension")
-    if node.op in (Op.CONV, Op.DENSE):
+    if node.op in (Op.CONV, Op.DENSE, Op.AFFINE):
         _check_weights(node)
     expected = _expected_out_shape(node)
     if expected is not None and tuple(node.out_shape) != expected:
@@ -137,6 +137,9 @@ def _check_weights(node: Node) -> None:
             _fail(node, f"weight {w.shape} does not fit input {node.in_shape} with groups={groups}")
         if w.shape[2:] != node.attrs.kernel:
             _fail(node, f"weight {w.shape} does not match kernel {node.attrs.kernel}")
+    elif node.op is Op.AFFINE:
+        if w.shape != (node.in_shape[1],):
+            _fail(node, f"weight {w.shape} must hold one factor per channel of {node.in_shape}")
     elif w.ndim != 2 or w.shape[1] != node.in_shape[-1]:
         _fail(node, f"weight {w.shape} does not fit input {node.in_shape}")
     if node.bias is not None and (not isinstance(node.bias, np.ndarray) or node.bias.dtype.kind != "f"
@@ -271,7 +274,7 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
         if q.requant.zero_point != q.out.zero_point:
             _fail(node, f"quant.requant.zero_point = {q.requant.zero_point} differs from quant.out.zero_point "
                         f"= {q.out.zero_point}")
-    if node.op in (Op.CONV, Op.DENSE):
+    if node.op in (Op.CONV, Op.DENSE, Op.AFFINE):
         _check_gemm_quant(node)
     _check_lut(node)
     if node.op in (Op.PAD, Op.ZERO_INSERT):
@@ -283,7 +286,7 @@ def _check_node_quant(node: Node, ins: list[QParams]) -> None:
 def _needs_requant(node: Node) -> bool:
     if node.op is Op.ACTIVATION:
         return node.attrs.kind not in LUT_KINDS
-    return node.op in (Op.CONV, Op.DENSE, Op.ADD, Op.AVGPOOL, Op.GLOBAL_AVGPOOL, Op.MUL)
+    return node.op in (Op.CONV, Op.DENSE, Op.ADD, Op.AVGPOOL, Op.GLOBAL_AVGPOOL, Op.MUL, Op.AFFINE)
 
 
 def _int_array(node: Node, value: object, field: str) -> np.ndarray:

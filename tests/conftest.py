@@ -65,3 +65,14 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """`zoo` tests (whole ImageNet CNNs, minutes each) run only when a -m expression asks for them:
+    deselected, not skipped, in the default run."""
+    if config.getoption("markexpr", ""):
+        return
+    keep = [item for item in items if item.get_closest_marker("zoo") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("zoo")])
+        items[:] = keep

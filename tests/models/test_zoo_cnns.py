@@ -6,8 +6,8 @@ for both torch exporters:
 3. the int8 model, calibrated and quantized as `hwsim quantize --calib-data` does it
    (quant.pipeline.run_quantization), keeps logits SQNR >= 25 dB against float on random-normal inputs.
 
-The ten ImageNet-sized networks are `slow`; they run only when asked for with `-m slow` (or any -m
-expression). The two CI-sized blocks run in the default suite.
+The ten ImageNet-sized networks are marked `zoo`: the default run deselects them (tests/conftest.py),
+`pytest -m zoo` runs them. The two CI-sized blocks run in the default suite.
 """
 from __future__ import annotations
 
@@ -29,16 +29,9 @@ SMALL = ("inception_block", "se_block")
 LARGE = ("googlenet", "inception_v3", "squeezenet1_0", "densenet121", "efficientnet_b0", "mobilenet_v2",
          "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnetx_400mf", "mnasnet0_5")
 EXPORTERS = ("dynamo", "legacy")
-CASES = [pytest.param(n, e, id=f"{n}-{e}", marks=[pytest.mark.slow] if n in LARGE else [])
+CASES = [pytest.param(n, e, id=f"{n}-{e}", marks=[pytest.mark.zoo] if n in LARGE else [])
          for n in (*SMALL, *LARGE) for e in EXPORTERS]
 MIN_SQNR_DB = 25.0
-
-
-@pytest.fixture(autouse=True)
-def _slow_needs_asking(request):
-    """Slow cases run only under an explicit -m expression (pyproject.toml does not deselect them)."""
-    if request.node.get_closest_marker("slow") and not request.config.getoption("markexpr", ""):
-        pytest.skip("slow: run with -m slow")
 
 
 @pytest.fixture(scope="session")
