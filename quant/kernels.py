@@ -88,8 +88,20 @@ def _abs_max(x: np.ndarray) -> int:
     return max(abs(int(x.min())), abs(int(x.max())))
 
 
+def _bound(x: np.ndarray) -> int:
+    """A cheap bound on max|x|: the dtype's for 8-bit integers (no pass over x), else the actual one."""
+    if x.dtype.itemsize == 1 and x.dtype != np.bool_:
+        info = np.iinfo(x.dtype)
+        return max(-int(info.min), int(info.max))
+    return _abs_max(x)
+
+
 def _plan(a: np.ndarray, b: np.ndarray, k: int) -> tuple[type | None, int]:
-    """(float dtype, terms per chunk) of an exact a (..., K) @ b (K, ...); dtype None: use int64."""
+    """(float dtype, terms per chunk) of an exact a (..., K) @ b (K, ...); dtype None: use int64.
+    Chunks follow the operands' actual max|a| * max|b| (8-bit operands are only scanned when their
+    dtype's bound would need more than one float32 chunk)."""
+    if _bound(a) * _bound(b) * k <= F32_EXACT:
+        return np.float32, k
     p = _abs_max(a) * _abs_max(b)
     if p * k <= F32_EXACT:
         return np.float32, k
@@ -132,7 +144,7 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"exact_matmul: shapes {a.shape} and {b.shape} do not align")
     k = a.shape[-1]
     if k == 0:
-        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
         return np.zeros(shape, dtype=np.int64)
     dtype, chunk = _plan(a, b, k)
     if dtype is None:
@@ -230,28 +242,49 @@ def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_poi
         return requantize(acc, m0, shift, zero_point, qmin, qmax)
     acc = acc.astype(np.int64, copy=False)
     shape = np.broadcast_shapes(acc.shape, m0.shape, shift.shape)
+    lo, hi = int(acc.min()), int(acc.max())
     if int(shift.min()) < 0:  # left shifts: saturate, shift, saturate (as the reference)
         x = np.clip(acc, _I32_MIN, _I32_MAX) << np.maximum(-shift, 0)
         np.clip(x, _I32_MIN, _I32_MAX, out=x)
-    elif int(acc.min()) < _I32_MIN or int(acc.max()) > _I32_MAX:
+        x_max = 1 << 31
+    elif lo < _I32_MIN or hi > _I32_MAX:
         x = np.clip(acc, _I32_MIN, _I32_MAX)
+        x_max = 1 << 31
     else:
         x = acc
+        x_max = max(-lo, hi)
+    right = np.maximum(shift, 0)
+    r_max = int(right.max())
+    zp = int(zero_point)
+    fused = x_max * int(m0.max()) + (1 << 31) + (1 << (r_max + 30)) + (1 << 31) + abs(zp) * (1 << (r_max + 31))
     y = np.multiply(x, m0)
     if y.shape != shape:
         y = np.broadcast_to(y, shape).copy()
-    y += 1 << 30
-    y >>= 31
-    right = np.maximum(shift, 0)
-    if int(right.max()) > 0:
-        neg = y >> 63  # -1 where y < 0
-        if int(right.min()) == 0:
-            neg &= -(right > 0).astype(np.int64)  # no rounding term where r = 0
-        y += np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
-        y += neg
-        y >>= right
-    if zero_point:
-        y += zero_point
-    np.maximum(y, qmin, out=y)
-    np.minimum(y, qmax, out=y)
+    if fused < (1 << 63):
+        # One rounding shift: with t = x * m0, z = t + 2^30 and r >= 1, floor shifts compose, so
+        #   RDBP(floor(z / 2^31), r) + zp = (z + 2^(r+30) - 2^31 [z < 0] + zp 2^(31+r)) >> (31 + r)
+        # (r = 0: (z + zp 2^31) >> 31). `fused` bounds every intermediate below 2^63.
+        positive = right > 0
+        if r_max > 0:  # -2^31 where z < 0 (and r > 0); sign by shift: np.where / masked ops are far slower
+            sign = y + (1 << 30)
+            sign >>= 63
+            if int(right.min()) == 0:
+                sign &= -positive.astype(np.int64)
+            sign <<= 31
+            y += sign
+        y += (1 << 30) + np.where(positive, np.left_shift(np.int64(1), right + 30), 0) + (np.int64(zp) << (right + 31))
+        y >>= right + 31
+    else:
+        y += 1 << 30
+        y >>= 31
+        if r_max > 0:
+            neg = y >> 63  # -1 where y < 0
+            if int(right.min()) == 0:
+                neg &= -(right > 0).astype(np.int64)  # no rounding term where r = 0
+            y += np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+            y += neg
+            y >>= right
+        if zp:
+            y += zp
+    np.clip(y, qmin, qmax, out=y)
     return y
