@@ -11,9 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 from quant.errors import IRError, OverflowDetected
-from quant.fixedpoint import INT32, IntType, requantize
+from quant.fixedpoint import INT32, IntType
 from quant.ir import LUT_KINDS, Graph, Node, Op, QParams, Requant
-from quant.kernels import conv_gemm, im2col, pad_hw, pool_windows, zero_insert
+from quant.kernels import (
+    exact_matmul,
+    im2col,
+    int_conv_gemm,
+    int_depthwise_conv,
+    pad_hw,
+    pool_windows,
+    requantize_fast,
+    zero_insert,
+)
 
 
 def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
@@ -23,7 +32,8 @@ def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
 
 
 def apply_requant(acc: np.ndarray, rq: Requant) -> np.ndarray:
-    return requantize(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+    """quant.fixedpoint.requantize, computed by the bit-identical kernels.requantize_fast."""
+    return requantize_fast(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
 
 
 def check_accumulator(node: Node, acc: np.ndarray, acc_type: IntType) -> None:
@@ -58,20 +68,17 @@ class IntKernel:
         raise NotImplementedError
 
 
-def gemm_dtype(k: int) -> type:
-    """int32 holds any sum of k int8*int8 products while k * 2^14 < 2^31; else int64."""
-    return np.int32 if k < (1 << 16) else np.int64
-
-
 class ConvKernel(IntKernel):
+    """Exact integer GEMMs computed on float BLAS in exact K-chunks (kernels.exact_matmul)."""
     widen_inputs = False
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         q, a = node.quant, node.attrs
         # Padding holds the input zero point: real 0. The zero point itself is folded into acc_bias.
-        cols = im2col(x, a, _zp_in(node))
-        cols = cols.astype(gemm_dtype(cols.shape[-1]))
-        acc = conv_gemm(cols, q.weight, a.groups, node.out_shape[2:]).astype(np.int64)
+        if a.groups > 1 and a.groups == x.shape[1] and q.weight.shape[1] == 1:  # depthwise: no im2col
+            acc = int_depthwise_conv(x, q.weight, a, _zp_in(node))
+        else:
+            acc = int_conv_gemm(im2col(x, a, _zp_in(node)), q.weight, a.groups, node.out_shape[2:])
         acc += q.acc_bias.reshape(1, -1, 1, 1)
         check_accumulator(node, acc, self.acc_type)
         return apply_requant(acc, q.requant)
@@ -85,8 +92,7 @@ class DenseKernel(IntKernel):
     widen_inputs = False
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        dtype = gemm_dtype(x.shape[1])
-        acc = (x.astype(dtype) @ node.quant.weight.astype(dtype).T).astype(np.int64) + node.quant.acc_bias
+        acc = exact_matmul(x, node.quant.weight.T) + node.quant.acc_bias
         check_accumulator(node, acc, self.acc_type)
         return apply_requant(acc, node.quant.requant)
 

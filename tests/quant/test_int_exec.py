@@ -235,7 +235,7 @@ def _float_lut_index(self, node, x):
 
 
 MUTATIONS = {  # (object in quant.int_exec, attribute, replacement, expected complaint)
-    "float requantize": (None, "requantize", _float_requant, "non-integer"),
+    "float requantize": (None, "requantize_fast", _float_requant, "non-integer"),
     "float average": ("AvgPoolKernel", "_run", _float_avgpool, "non-integer"),
     "inexact float GEMM": ("DenseKernel", "_run", _float_gemm, "float GEMM"),
 }
