@@ -1,13 +1,14 @@
 """Integer executor speed: the reference int executor vs the exact float-BLAS kernels.
 
-Columns: images/s of the float executor (float32 BLAS), the integer executor as it is
-(int32 numpy GEMM), the integer executor with the fast kernels of quant.kernels wired in
-(exact_matmul / int_conv_gemm / int_depthwise_conv / requantize_fast; outputs must be
-bit-identical to the old one), and onnxruntime on the QDQ export (ORT_ENABLE_ALL, int8 kernels).
+Columns: images/s of the float executor (float32 BLAS), the integer executor with its GEMMs and
+requantization written plainly in int64 (quant.int_reference: the executor before the BLAS
+kernels), the integer executor as it is (exact_matmul / int_conv_gemm / int_depthwise_conv /
+requantize_fast of quant.kernels; outputs must be bit-identical to the plain one), and onnxruntime
+on the QDQ export (ORT_ENABLE_ALL, int8 kernels).
 One thread everywhere; each figure the median of --repeats timed runs after one warm-up, the
 columns' runs interleaved round-robin (the machine is shared and noisy).
-Models: ResNet-18 (models/zoo.py, 3x224x224) and a BatchNorm VGG-small (3x32x32, 6 conv+BN+ReLU,
-3 max-pools, 2 FC), random weights, calibrated on 8 random inputs.
+Models: ResNet-18 and vgg_small_bn (models/zoo.py: 3x32x32, 6 conv+BN+ReLU, 3 max-pools, 2 FC),
+random weights, calibrated on 8 random inputs.
 
     python benchmarks/int_exec_speed.py [--repeats 3] [--out benchmarks/results/int_exec_speed.txt]
 """
@@ -40,70 +41,14 @@ from quant.float_exec import run_float
 from quant.onnx_import import load_onnx
 from quant.quantize import quantize
 
-# --- the wiring proposed for quant/int_exec.py (ConvKernel._run, DenseKernel._run, apply_requant) ---
-
-def fast_conv_run(self, node, x):
-    q, a = node.quant, node.attrs
-    if a.groups > 1 and a.groups == x.shape[1] and q.weight.shape[1] == 1:  # depthwise: no im2col
-        acc = kernels.int_depthwise_conv(x, q.weight, a, ie._zp_in(node))
-    else:
-        acc = kernels.int_conv_gemm(ie.im2col(x, a, ie._zp_in(node)), q.weight, a.groups, node.out_shape[2:])
-    acc += q.acc_bias.reshape(1, -1, 1, 1)
-    ie.check_accumulator(node, acc, self.acc_type)
-    return ie.apply_requant(acc, q.requant)
-
-
-def fast_dense_run(self, node, x):
-    acc = kernels.exact_matmul(x, node.quant.weight.T) + node.quant.acc_bias
-    ie.check_accumulator(node, acc, self.acc_type)
-    return ie.apply_requant(acc, node.quant.requant)
-
-
-def fast_apply_requant(acc, rq):
-    return kernels.requantize_fast(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
-
-
-class wired:
-    """Context manager: run_int with the fast kernels patched in."""
-
-    def __enter__(self):
-        self.saved = ie.ConvKernel._run, ie.DenseKernel._run, ie.apply_requant
-        ie.ConvKernel._run, ie.DenseKernel._run, ie.apply_requant = fast_conv_run, fast_dense_run, fast_apply_requant
-
-    def __exit__(self, *exc):
-        ie.ConvKernel._run, ie.DenseKernel._run, ie.apply_requant = self.saved
+from quant.int_reference import plain_kernels
 
 
 # --- models ---------------------------------------------------------------------------------------
 
-def vgg_small_bn(path: Path) -> Path:
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    layers, c_in = [], 3
-    for c_out, pool in ((32, False), (32, True), (64, False), (64, True), (128, False), (128, True)):
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-        if pool:
-            layers.append(nn.MaxPool2d(2))
-        c_in = c_out
-    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.1, 0.1)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.rand(1, 3, 32, 32),), str(path), dynamo=False, opset_version=13,
-                          input_names=["input"], do_constant_folding=False, dynamic_axes={"input": {0: "batch"}})
-    return path
-
-
-def resnet18(folder: Path) -> Path:
+def zoo_model(name: str, folder: Path) -> Path:
     from models.zoo import build
-    return build("resnet18", folder, "legacy")
+    return build(name, folder, "legacy")
 
 
 # --- timing ---------------------------------------------------------------------------------------
@@ -122,8 +67,8 @@ def interleaved_rates(fns: dict, batch: int, repeats: dict) -> tuple[dict, dict]
     return {name: batch / statistics.median(ts) for name, ts in times.items()}, outs
 
 
-def run_wired(qgraph, x_q):
-    with wired():
+def run_plain(qgraph, x_q):
+    with plain_kernels():
         return ie.run_int(qgraph, x_q)
 
 
@@ -152,8 +97,8 @@ def bench_model(name: str, path: Path, batches: list[int], repeats: int, old_rep
     for batch in batches:
         x = rng.random((batch, *graph.input_shape[1:]), dtype=np.float32)
         x_q = ie.quantize_input(x, qgraph.input_quant)
-        fns = {"float": lambda x=x: run_float(graph, x), "old": lambda x_q=x_q: ie.run_int(qgraph, x_q),
-               "new": lambda x_q=x_q: run_wired(qgraph, x_q),
+        fns = {"float": lambda x=x: run_float(graph, x), "old": lambda x_q=x_q: run_plain(qgraph, x_q),
+               "new": lambda x_q=x_q: ie.run_int(qgraph, x_q),
                "ort": lambda x=x: session.run(None, {qgraph.input_name: x})}
         rates, outs = interleaved_rates(fns, batch, {"float": repeats, "old": old_repeats, "new": repeats,
                                                      "ort": repeats})
@@ -189,9 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        rows += bench_model("vgg_small_bn", vgg_small_bn(tmp / "vgg_small_bn.onnx"), [1, 32], args.repeats,
-                            args.repeats)
-        rows += bench_model("resnet18", resnet18(tmp), [1, 8], args.repeats, min(args.repeats, 2))
+        rows += bench_model("vgg_small_bn", zoo_model("vgg_small_bn", tmp), [1, 32], args.repeats, args.repeats)
+        rows += bench_model("resnet18", zoo_model("resnet18", tmp), [1, 8], args.repeats, min(args.repeats, 2))
     lines += [_row(r) for r in rows]
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

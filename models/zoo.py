@@ -464,9 +464,22 @@ def se_block() -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
 
 
+def vgg_small_bn() -> nn.Module:
+    """A CIFAR-sized VGG with BatchNorm (3x32x32): six 3x3 conv+BN+ReLU, three max-pools, two FC."""
+    layers: list[nn.Module] = []
+    c_in = 3
+    for c_out, pool in ((32, False), (32, True), (64, False), (64, True), (128, False), (128, True)):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+        c_in = c_out
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
 ZOO: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "lenet5": (lenet5, (1, 28, 28)),
     "lenet5_classic": (lenet5_classic, (1, 32, 32)),
+    "vgg_small_bn": (vgg_small_bn, (3, 32, 32)),
     "alexnet": (alexnet, (3, 227, 227)),
     "vgg16": (vgg16, (3, 224, 224)),
     "resnet18": (resnet18, (3, 224, 224)),

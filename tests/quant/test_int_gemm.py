@@ -256,37 +256,30 @@ def test_requantize_fast_scalar_and_fallbacks():
          requantize(acc.astype(np.int32), np.array([1 << 30]), np.array([0]), 0, -128, 127))
 
 
-# --- the wired executor equals the reference one -------------------------------------------------
+# --- the executor equals the plain int64 one on the bar's models ---------------------------------
 
-def test_wired_executor_bit_identical(every_op_q, monkeypatch):
-    """ConvKernel/DenseKernel/apply_requant replaced by the fast kernels: run_int unchanged."""
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_classic", "vgg_small_bn", "resnet18"])
+def test_executor_bit_identical_to_the_plain_int64_one(name, tmp_path):
+    """LeNet, the tanh/average-pool LeNet, a BatchNorm VGG and ResNet-18: every tensor of the
+    integer executor equals the one computed with plain int64 GEMMs and fixedpoint.requantize."""
+    import warnings
+
     import quant.int_exec as ie
-    from quant import kernels
+    from models.zoo import build
+    from quant.calibrate import collect_ranges
+    from quant.int_reference import plain_kernels
+    from quant.onnx_import import load_onnx
+    from quant.quantize import quantize
 
-    x = np.random.default_rng(8).random((3, 3, 12, 12), dtype=np.float32)
-    x_q = ie.quantize_input(x, every_op_q.input_quant)
-    want = ie.run_int(every_op_q, x_q, intermediate=True)
-
-    def conv_run(self, node, x):
-        q, a = node.quant, node.attrs
-        if a.groups > 1 and a.groups == x.shape[1] and q.weight.shape[1] == 1:
-            acc = kernels.int_depthwise_conv(x, q.weight, a, ie._zp_in(node))
-        else:
-            acc = kernels.int_conv_gemm(ie.im2col(x, a, ie._zp_in(node)), q.weight, a.groups, node.out_shape[2:])
-        acc += q.acc_bias.reshape(1, -1, 1, 1)
-        ie.check_accumulator(node, acc, self.acc_type)
-        return ie.apply_requant(acc, q.requant)
-
-    def dense_run(self, node, x):
-        acc = kernels.exact_matmul(x, node.quant.weight.T) + node.quant.acc_bias
-        ie.check_accumulator(node, acc, self.acc_type)
-        return ie.apply_requant(acc, node.quant.requant)
-
-    monkeypatch.setattr(ie.ConvKernel, "_run", conv_run)
-    monkeypatch.setattr(ie.DenseKernel, "_run", dense_run)
-    monkeypatch.setattr(ie, "apply_requant",
-                        lambda acc, rq: kernels.requantize_fast(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax))
-    got = ie.run_int(every_op_q, x_q, intermediate=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ResNet's stride-2 1x1 skips drop a row (ONNX floor semantics)
+        graph = load_onnx(build(name, tmp_path, "legacy"))
+    rng = np.random.default_rng(8)
+    qgraph = quantize(graph, collect_ranges(graph, rng.random((4, *graph.input_shape[1:]), dtype=np.float32)))
+    x_q = ie.quantize_input(rng.random((2 if name == "resnet18" else 8, *graph.input_shape[1:])), qgraph.input_quant)
+    got = ie.run_int(qgraph, x_q, intermediate=True)
+    with plain_kernels():
+        want = ie.run_int(qgraph, x_q, intermediate=True)
     assert got.keys() == want.keys()
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    for tensor in want:
+        np.testing.assert_array_equal(got[tensor], want[tensor], err_msg=tensor)
