@@ -108,8 +108,10 @@ class AffineKernel(IntKernel):
 
 
 class MaxPoolKernel(IntKernel):
+    widen_inputs = False  # the max of int8 values is one of them; the pads hold the type's minimum
+
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        return pool_windows(x, node.attrs, np.iinfo(np.int64).min).max(axis=(-1, -2))
+        return pool_windows(x, node.attrs, np.iinfo(x.dtype).min).max(axis=(-1, -2))
 
 
 class AvgPoolKernel(IntKernel):
@@ -183,12 +185,15 @@ class SoftmaxKernel(IntKernel):
 
 
 class FlattenKernel(IntKernel):
+    widen_inputs = False
+
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], *node.out_shape[1:])
 
 
 class CopyKernel(IntKernel):
     """Ops that only move int8 values (same scale in and out): Slice, ChannelShuffle, Resize, ZeroInsert."""
+    widen_inputs = False
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         a = node.attrs
