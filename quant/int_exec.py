@@ -8,6 +8,8 @@ hwsim's cycle engine and the RTL must reproduce `run_int` bit for bit.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from quant.errors import IRError, OverflowDetected
@@ -36,9 +38,18 @@ def apply_requant(acc: np.ndarray, rq: Requant) -> np.ndarray:
     return requantize_fast(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
 
 
+@functools.lru_cache(maxsize=4096)
+def _accumulator_bound(node: Node) -> int:
+    """The largest |accumulator| any int8 input can give: K * 128 * max|w| + max|acc_bias|."""
+    w = node.quant.weight
+    k = 1 if w.ndim == 1 else int(np.prod(w.shape[1:]))
+    return k * 128 * int(np.abs(w.astype(np.int64)).max(initial=0)) + int(np.abs(node.quant.acc_bias).max(initial=0))
+
+
 def check_accumulator(node: Node, acc: np.ndarray, acc_type: IntType) -> None:
-    """Raise OverflowDetected naming the node and the first channel whose accumulator left acc_type."""
-    if acc_type.contains(acc):
+    """Raise OverflowDetected naming the node and the first channel whose accumulator left acc_type
+    (no scan when the node's static bound already fits)."""
+    if _accumulator_bound(node) <= acc_type.max or acc_type.contains(acc):
         return
     bad = np.argwhere((acc < acc_type.min) | (acc > acc_type.max))[0]
     channel = int(bad[1]) if acc.ndim > 1 else 0
