@@ -48,3 +48,10 @@ def test_device_is_named():
     dev = pick_device("auto")
     assert dev.name in ("cpu", "cuda") and dev.description and dev.torch_version == torch.__version__
     assert pick_device("cpu").name == "cpu"
+
+
+def test_every_op_model(every_op):
+    """The graph with one node of every Op (the new CNN ops included)."""
+    from quant.ir import Op
+    assert {n.op for n in every_op.nodes} == set(Op)
+    _same(every_op, RNG.random((3, 3, 12, 12), dtype=np.float32))
