@@ -22,7 +22,9 @@ from quant.kernels import (
     int_depthwise_conv,
     pad_hw,
     pool_windows,
-    requantize_fast,
+    requant_plan,
+    requantize_planned,
+    RequantPlan,
     zero_insert,
 )
 
@@ -33,9 +35,15 @@ def quantize_input(x: np.ndarray, qp: QParams) -> np.ndarray:
     return np.clip(q, -(1 << (qp.bits - 1)), (1 << (qp.bits - 1)) - 1).astype(np.int8)
 
 
+@functools.lru_cache(maxsize=4096)
+def _plan(rq: Requant) -> RequantPlan:
+    return requant_plan(rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+
+
 def apply_requant(acc: np.ndarray, rq: Requant) -> np.ndarray:
-    """quant.fixedpoint.requantize, computed by the bit-identical kernels.requantize_fast."""
-    return requantize_fast(acc, rq.m0, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+    """quant.fixedpoint.requantize, computed by the bit-identical kernels.requantize_fast (its
+    data-independent part prepared once per Requant)."""
+    return requantize_planned(acc, _plan(rq))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -60,6 +68,7 @@ def check_accumulator(node: Node, acc: np.ndarray, acc_type: IntType) -> None:
 class IntKernel:
     arity = 1
     widen_inputs = True  # hand _run int64 copies; GEMM kernels widen after im2col instead
+    clamped = False      # True: the output is requantized into [qmin, qmax] (verified inside intN): no scan
 
     def run(self, node: Node, inputs: list[np.ndarray], acc_type: IntType = INT32) -> np.ndarray:
         if len(inputs) != len(node.inputs) or (self.arity is not None and len(inputs) != self.arity):
@@ -71,7 +80,7 @@ class IntKernel:
         out = self._run(node, *[x.astype(np.int64) if self.widen_inputs else x for x in inputs])
         if out.shape[1:] != node.out_shape[1:]:
             raise IRError(f"node {node.name!r}: produced shape {out.shape[1:]}, expected {node.out_shape[1:]}")
-        if not IntType(node.quant.out.bits).contains(out):
+        if not self.clamped and not IntType(node.quant.out.bits).contains(out):
             raise IRError(f"node {node.name!r}: output left the int{node.quant.out.bits} range")
         return out.astype(np.int8)
 
@@ -79,15 +88,46 @@ class IntKernel:
         raise NotImplementedError
 
 
+_INT8_CHUNK = (1 << 24) // (128 * 127)  # int8 x int8 products summed in float32 stay exact this many at a time
+
+
+@functools.lru_cache(maxsize=1024)
+def _weight_f32(node: Node) -> np.ndarray:
+    """A GEMM node's int8 weights as a float32 (K, N_out) matrix, converted once."""
+    w = node.quant.weight
+    return np.ascontiguousarray(w.reshape(w.shape[0], -1).T, dtype=np.float32)
+
+
+def _int8_gemm(a: np.ndarray, node: Node) -> np.ndarray:
+    """int8 a (M, K) @ the node's int8 weights (K, N_out), exact, as int64: float32 BLAS over K-chunks
+    of at most 1,032 products (|a| <= 128, |w| <= 127: every partial sum below 2^24), summed in int64."""
+    if a.dtype != np.int8:
+        return exact_matmul(a, node.quant.weight.reshape(node.quant.weight.shape[0], -1).T)
+    w, af = _weight_f32(node), a.astype(np.float32)
+    k = a.shape[1]
+    pieces = -(-k // _INT8_CHUNK)
+    step = -(-k // pieces)
+    acc = (af[:, :step] @ w[:step]).astype(np.int64)
+    for k0 in range(step, k, step):
+        acc += (af[:, k0:k0 + step] @ w[k0:k0 + step]).astype(np.int64)
+    return acc
+
+
 class ConvKernel(IntKernel):
     """Exact integer GEMMs computed on float BLAS in exact K-chunks (kernels.exact_matmul)."""
     widen_inputs = False
+    clamped = True
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         q, a = node.quant, node.attrs
         # Padding holds the input zero point: real 0. The zero point itself is folded into acc_bias.
         if a.groups > 1 and a.groups == x.shape[1] and q.weight.shape[1] == 1:  # depthwise: no im2col
             acc = int_depthwise_conv(x, q.weight, a, _zp_in(node))
+        elif a.groups == 1:
+            cols = im2col(x, a, _zp_in(node))  # (N, 1, P, K)
+            n, _, p, k = cols.shape
+            out = _int8_gemm(cols.reshape(n * p, k), node).reshape(n, p, -1)
+            acc = out.transpose(0, 2, 1).reshape(n, -1, *node.out_shape[2:])
         else:
             acc = int_conv_gemm(im2col(x, a, _zp_in(node)), q.weight, a.groups, node.out_shape[2:])
         acc += q.acc_bias.reshape(1, -1, 1, 1)
@@ -101,9 +141,10 @@ def _zp_in(node: Node) -> int:
 
 class DenseKernel(IntKernel):
     widen_inputs = False
+    clamped = True
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        acc = exact_matmul(x, node.quant.weight.T) + node.quant.acc_bias
+        acc = _int8_gemm(x, node) + node.quant.acc_bias
         check_accumulator(node, acc, self.acc_type)
         return apply_requant(acc, node.quant.requant)
 

@@ -2,6 +2,8 @@
 mapping): padding, im2col lowering and pooling windows. dtype-agnostic."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -222,6 +224,42 @@ def zero_insert(x: np.ndarray, stride: tuple[int, int], fill) -> np.ndarray:
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
+@dataclass(frozen=True, eq=False)
+class RequantPlan:
+    """The data-independent part of requantize_fast for one (m0, shift, zero point, clamp)."""
+    m0: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    qmin: int
+    qmax: int
+    reference: bool      # multipliers or shifts outside the fast path: use fixedpoint.requantize
+    m0_max: int = 0
+    left: bool = False   # some shift is a left shift
+    right: np.ndarray | None = None
+    r_max: int = 0
+    r_min: int = 0
+    fused_add: np.ndarray | None = None   # 2^30 + 2^(r+30) [r > 0] + zp 2^(31+r)
+    fused_shift: np.ndarray | None = None  # 31 + r
+    positive_mask: np.ndarray | None = None  # -1 where r > 0, else 0 (int64)
+    round_add: np.ndarray | None = None   # 2^(r-1) where r > 0, else 0
+
+
+def requant_plan(m0: np.ndarray, shift: np.ndarray, zero_point: int, qmin: int, qmax: int) -> RequantPlan:
+    m0 = np.asarray(m0, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if (m0.size == 0 or shift.size == 0 or int(m0.min()) < 0 or int(m0.max()) > _I32_MAX
+            or int(shift.min()) < -31 or int(shift.max()) > 62):
+        return RequantPlan(m0, shift, int(zero_point), int(qmin), int(qmax), reference=True)
+    right = np.maximum(shift, 0)
+    positive = right > 0
+    zp = int(zero_point)
+    fused_add = (1 << 30) + np.where(positive, np.left_shift(np.int64(1), right + 30), 0) + (np.int64(zp) << (right + 31))
+    return RequantPlan(m0, shift, zp, int(qmin), int(qmax), reference=False, m0_max=int(m0.max()),
+                       left=int(shift.min()) < 0, right=right, r_max=int(right.max()), r_min=int(right.min()),
+                       fused_add=fused_add, fused_shift=right + 31, positive_mask=-positive.astype(np.int64),
+                       round_add=np.where(positive, np.int64(1) << np.maximum(right - 1, 0), 0))
+
+
 def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_point: int,
                     qmin: int, qmax: int) -> np.ndarray:
     """Bit-identical to quant.fixedpoint.requantize (int64 out), in fewer array passes.
@@ -232,18 +270,21 @@ def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_poi
         RDBP(y, r)   = (y + 2^(r-1) - [y < 0]) >> r  (r >= 1; y for r = 0).
     Anything else (negative or wide m0, left shifts over 31, right shifts over 62) goes to the
     reference."""
+    return requantize_planned(acc, requant_plan(m0, shift, zero_point, qmin, qmax))
+
+
+def requantize_planned(acc: np.ndarray, plan: RequantPlan) -> np.ndarray:
+    """requantize_fast with its data-independent part precomputed (plan = requant_plan(...))."""
     from quant.fixedpoint import requantize
 
-    m0 = np.asarray(m0, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
     acc = np.asarray(acc)
-    if (not np.issubdtype(acc.dtype, np.integer) or acc.size == 0 or m0.size == 0 or shift.size == 0
-            or int(m0.min()) < 0 or int(m0.max()) > _I32_MAX or int(shift.min()) < -31 or int(shift.max()) > 62):
-        return requantize(acc, m0, shift, zero_point, qmin, qmax)
+    if plan.reference or not np.issubdtype(acc.dtype, np.integer) or acc.size == 0:
+        return requantize(acc, plan.m0, plan.shift, plan.zero_point, plan.qmin, plan.qmax)
     acc = acc.astype(np.int64, copy=False)
+    m0, shift = plan.m0, plan.shift
     shape = np.broadcast_shapes(acc.shape, m0.shape, shift.shape)
     lo, hi = int(acc.min()), int(acc.max())
-    if int(shift.min()) < 0:  # left shifts: saturate, shift, saturate (as the reference)
+    if plan.left:  # left shifts: saturate, shift, saturate (as the reference)
         x = np.clip(acc, _I32_MIN, _I32_MAX) << np.maximum(-shift, 0)
         np.clip(x, _I32_MIN, _I32_MAX, out=x)
         x_max = 1 << 31
@@ -253,10 +294,8 @@ def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_poi
     else:
         x = acc
         x_max = max(-lo, hi)
-    right = np.maximum(shift, 0)
-    r_max = int(right.max())
-    zp = int(zero_point)
-    fused = x_max * int(m0.max()) + (1 << 31) + (1 << (r_max + 30)) + (1 << 31) + abs(zp) * (1 << (r_max + 31))
+    r_max, zp = plan.r_max, plan.zero_point
+    fused = x_max * plan.m0_max + (1 << 31) + (1 << (r_max + 30)) + (1 << 31) + abs(zp) * (1 << (r_max + 31))
     y = np.multiply(x, m0)
     if y.shape != shape:
         y = np.broadcast_to(y, shape).copy()
@@ -264,27 +303,26 @@ def requantize_fast(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zero_poi
         # One rounding shift: with t = x * m0, z = t + 2^30 and r >= 1, floor shifts compose, so
         #   RDBP(floor(z / 2^31), r) + zp = (z + 2^(r+30) - 2^31 [z < 0] + zp 2^(31+r)) >> (31 + r)
         # (r = 0: (z + zp 2^31) >> 31). `fused` bounds every intermediate below 2^63.
-        positive = right > 0
         if r_max > 0:  # -2^31 where z < 0 (and r > 0); sign by shift: np.where / masked ops are far slower
             sign = y + (1 << 30)
             sign >>= 63
-            if int(right.min()) == 0:
-                sign &= -positive.astype(np.int64)
+            if plan.r_min == 0:
+                sign &= plan.positive_mask
             sign <<= 31
             y += sign
-        y += (1 << 30) + np.where(positive, np.left_shift(np.int64(1), right + 30), 0) + (np.int64(zp) << (right + 31))
-        y >>= right + 31
+        y += plan.fused_add
+        y >>= plan.fused_shift
     else:
         y += 1 << 30
         y >>= 31
         if r_max > 0:
             neg = y >> 63  # -1 where y < 0
-            if int(right.min()) == 0:
-                neg &= -(right > 0).astype(np.int64)  # no rounding term where r = 0
-            y += np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+            if plan.r_min == 0:
+                neg &= plan.positive_mask  # no rounding term where r = 0
+            y += plan.round_add
             y += neg
-            y >>= right
+            y >>= plan.right
         if zp:
             y += zp
-    np.clip(y, qmin, qmax, out=y)
+    np.clip(y, plan.qmin, plan.qmax, out=y)
     return y

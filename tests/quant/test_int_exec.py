@@ -212,9 +212,9 @@ def test_float_input_is_refused(lenet_q):
 
 # --- the check fails when the executor stops being integer-only ----------------------------------
 
-def _float_requant(acc, m0, shift, zero_point, qmin, qmax):
-    real = np.asarray(m0) / 2.0 ** 31 * 2.0 ** -np.asarray(shift)
-    return np.clip(np.round(acc * real) + zero_point, qmin, qmax).astype(np.int64)
+def _float_requant(acc, plan):
+    real = np.asarray(plan.m0) / 2.0 ** 31 * 2.0 ** -np.asarray(plan.shift)
+    return np.clip(np.round(acc * real) + plan.zero_point, plan.qmin, plan.qmax).astype(np.int64)
 
 
 def _float_avgpool(self, node, x):
@@ -235,7 +235,7 @@ def _float_lut_index(self, node, x):
 
 
 MUTATIONS = {  # (object in quant.int_exec, attribute, replacement, expected complaint)
-    "float requantize": (None, "requantize_fast", _float_requant, "non-integer"),
+    "float requantize": (None, "requantize_planned", _float_requant, "non-integer"),
     "float average": ("AvgPoolKernel", "_run", _float_avgpool, "non-integer"),
     "inexact float GEMM": ("DenseKernel", "_run", _float_gemm, "float GEMM"),
 }
