@@ -283,10 +283,15 @@ def _map_bias_add(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const:
                    "change the output's shape or vary along another axis)")
     flat = const.astype(np.float32).reshape(-1)
     bias = (prev.bias if prev.bias is not None else 0.0) + np.broadcast_to(flat, (channels,))
-    ctx.nodes[index] = replace(prev, bias=bias.astype(np.float32), output=proto.output[0])
-    del ctx.producers[tensor]
+    _absorb(proto, ctx, tensor, replace(prev, bias=bias.astype(np.float32)))
+
+
+def _absorb(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, changed: Node) -> None:
+    """The node producing `tensor`, changed to absorb proto (a bias, a scale), now produces proto's output."""
+    index = ctx.producers.pop(tensor)
+    ctx.nodes[index] = replace(changed, output=proto.output[0])
     ctx.producers[proto.output[0]] = index
-    ctx.shapes[proto.output[0]] = prev.out_shape
+    ctx.shapes[proto.output[0]] = changed.out_shape
 
 
 def _activation(proto: onnx.NodeProto, ctx: ImportContext, attrs: ActAttrs) -> None:
@@ -659,10 +664,7 @@ def _const_mul(proto: onnx.NodeProto, ctx: ImportContext, tensor: str, const: np
         k = _per_channel(proto, ctx, const, prev.out_shape)
         weight = prev.weight * k.reshape(-1, *[1] * (prev.weight.ndim - 1))
         bias = None if prev.bias is None else prev.bias * k
-        ctx.nodes[index] = replace(prev, weight=weight.astype(np.float32), bias=bias, output=proto.output[0])
-        del ctx.producers[tensor]
-        ctx.producers[proto.output[0]] = index
-        ctx.shapes[proto.output[0]] = prev.out_shape
+        _absorb(proto, ctx, tensor, replace(prev, weight=weight.astype(np.float32), bias=bias))
         return
     _channel_affine(proto, ctx, tensor, const, None, "multiplying by")
 

@@ -137,3 +137,57 @@ def test_unsupported_reshape_names_node(tmp_path):
     onnx.save(model, str(tmp_path / "m.onnx"))
     with pytest.raises(UnsupportedOpError, match=r"'odd_reshape' \(Reshape\) gives shape \(1, 8, 4\).*not a flatten"):
         load_onnx(tmp_path / "m.onnx")
+
+
+# --- the new CNN ops: what they refuse, in one line naming the node ---------------------------------
+
+BAD_NEW_OPS = {
+    "concat along H": ("a = Relu(x)\n y = Concat<axis=2>(x, a)", r"'Concat_1' \(Concat\): only the channel axis"),
+    "NHWC transpose into a conv": ("t = Transpose<perm=[0,2,3,1]>(x)\n y = Relu(t)",
+                                   r"'Transpose_0' \(Transpose\) gives shape \(1, 4, 4, 4\).*channel permutation"),
+    "transpose of the batch": ("y = Transpose<perm=[1,0,2,3]>(x)", r"moves the batch axis"),
+    "bilinear resize": ("y = Resize<mode=\"linear\">(x, , s4)", r"only mode 'nearest'"),
+    "strided slice": ("y = Slice(x, st, en, ax, two)", r"step 2 along axis 1"),
+    "slice along H": ("y = Slice(x, st, en, h_ax)", r"only a non-empty channel range"),
+    "split along H": ("a, b = Split<axis=2, num_outputs=2>(x)\n y = Add(a, b)", r"only the channel axis"),
+    "mul broadcast along W": ("r = ReduceMean<keepdims=1>(x, hw)\n m = Relu(x)\n y = Mul(m, wrow)",
+                              r"scalar or per-channel constant"),
+    "sub of two tensors": ("a = Relu(x)\n y = Sub(x, a)", r"subtracting two activation tensors"),
+    "division by zero": ("y = Div(x, zero)", r"division by a constant that holds 0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_NEW_OPS)
+def test_new_ops_refuse_what_they_cannot_map(case, tmp_path):
+    body, match = BAD_NEW_OPS[case]
+    path = write_model(tmp_path / "m.onnx", f"""
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[1,4,4,4] x) => (float y)
+    <float[4] s4 = {{1.0, 1.0, 2.0, 2.0}}, int64[1] st = {{0}}, int64[1] en = {{2}}, int64[1] ax = {{1}},
+     int64[1] two = {{2}}, int64[1] h_ax = {{2}}, int64[2] hw = {{2, 3}},
+     float[1,1,1,4] wrow = {{1.0, 2.0, 3.0, 4.0}}, float zero = {{0.0}}> {{
+     {body}
+    }}""")
+    with pytest.raises(UnsupportedOpError, match=match) as err:
+        load_onnx(path)
+    assert "\n" not in str(err.value)
+
+
+def test_channel_shuffle_split_and_concat_import_as_ir_ops(tmp_path):
+    """ShuffleNet's unit as the dynamo exporter writes it: Split, Reshape/Transpose/Reshape, Concat."""
+    path = write_model(tmp_path / "m.onnx", """
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[1,8,3,3] x) => (float[1,8,3,3] y)
+    <int64[5] g5 = {1, 2, 4, 3, 3}, int64[4] back = {1, 8, 3, 3}> {
+     a, b = Split<axis=1, num_outputs=2>(x)
+     r = Relu(b)
+     c = Concat<axis=1>(a, r)
+     v = Reshape(c, g5)
+     t = Transpose<perm=[0,2,1,3,4]>(v)
+     y = Reshape(t, back)
+    }""")
+    graph = load_onnx(path)
+    assert [n.op for n in graph.nodes] == [Op.SLICE, Op.SLICE, Op.ACTIVATION, Op.CONCAT, Op.SHUFFLE]
+    assert graph.nodes[-1].attrs.perm == (0, 4, 1, 5, 2, 6, 3, 7)
+    x = np.random.default_rng(0).normal(size=(1, 8, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run_float(graph, x), ort_run(path, x))
