@@ -464,6 +464,29 @@ def se_block() -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
 
 
+class _UNetBlock(nn.Module):
+    """An encoder-decoder step as in U-Net/FPN: pooled features upsampled (nearest, x2), concatenated
+    with the skip, fused; LeakyReLU activations, a classifier head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1))
+        self.down = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32),
+                                  nn.LeakyReLU(0.1))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.fuse = nn.Sequential(nn.Conv2d(48, 16, 3, padding=1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.stem(x)
+        return self.head(self.fuse(torch.cat([self.up(self.down(skip)), skip], dim=1)))
+
+
+def unet_block() -> nn.Module:
+    """CI-sized (3x32x32): Resize (nearest upsampling), Concat of a skip, LeakyReLU."""
+    return _UNetBlock()
+
+
 def vgg_small_bn() -> nn.Module:
     """A CIFAR-sized VGG with BatchNorm (3x32x32): six 3x3 conv+BN+ReLU, three max-pools, two FC."""
     layers: list[nn.Module] = []
@@ -497,6 +520,7 @@ ZOO: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "mnasnet0_5": (mnasnet0_5, (3, 224, 224)),
     "inception_block": (inception_block, (3, 32, 32)),
     "se_block": (se_block, (3, 32, 32)),
+    "unet_block": (unet_block, (3, 32, 32)),
 }
 
 

@@ -25,7 +25,7 @@ from tests.models.torch_macs import count_macs, layer_macs
 # stride-2 1x1 skip convs really ignore the last row of an even input: expected, reported elsewhere
 pytestmark = pytest.mark.filterwarnings("ignore::quant.onnx_ops.ShapeWarning")
 
-SMALL = ("inception_block", "se_block")
+SMALL = ("inception_block", "se_block", "unet_block")
 LARGE = ("googlenet", "inception_v3", "squeezenet1_0", "densenet121", "efficientnet_b0", "mobilenet_v2",
          "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnetx_400mf", "mnasnet0_5")
 EXPORTERS = ("dynamo", "legacy")
