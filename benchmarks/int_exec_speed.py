@@ -35,14 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import quant.int_exec as ie
-from quant import kernels
 from quant.calibrate import collect_ranges
 from quant.float_exec import run_float
+from quant.int_reference import plain_kernels
 from quant.onnx_import import load_onnx
 from quant.quantize import quantize
-
-from quant.int_reference import plain_kernels
-
 
 # --- models ---------------------------------------------------------------------------------------
 

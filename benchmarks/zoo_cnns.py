@@ -20,12 +20,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hwsim.analytical import map_graph  # noqa: E402
-from hwsim.config import preset  # noqa: E402
-from quant.analysis import summarize  # noqa: E402
-from quant.evaluate import logits_tensor, predict_float, predict_int, sqnr_db  # noqa: E402
-from quant.float_exec import run_float  # noqa: E402
-from quant.pipeline import QuantJob, run_quantization  # noqa: E402
+from hwsim.analytical import map_graph
+from hwsim.config import preset
+from quant.analysis import summarize
+from quant.evaluate import logits_tensor, predict_float, predict_int, sqnr_db
+from quant.float_exec import run_float
+from quant.pipeline import QuantJob, run_quantization
 
 MODELS = ("googlenet", "inception_v3", "squeezenet1_0", "densenet121", "efficientnet_b0", "mobilenet_v2",
           "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnetx_400mf", "mnasnet0_5")

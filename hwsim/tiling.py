@@ -178,7 +178,8 @@ class Layer:
 
     def tile_rows(self, m0: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, ...]:
         """For m tiles starting at output pixel m0 with m pixels: the A rows they read (all images;
-        the used rows of each image's span), and in global rows (image * in_h + row; Dense: the M rows) the first image's span
+        the used rows of each image's span), and in global rows (image * in_h + row; Dense: the M
+        rows) the first image's span
         [first_lo, first_hi) and the last image's span [last_lo, end)."""
         m0, m = np.asarray(m0, np.int64), np.asarray(m, np.int64)
         if self.dense:

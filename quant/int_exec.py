@@ -16,6 +16,7 @@ from quant.errors import IRError, OverflowDetected
 from quant.fixedpoint import INT32, IntType
 from quant.ir import LUT_KINDS, Graph, Node, Op, QParams, Requant
 from quant.kernels import (
+    RequantPlan,
     exact_matmul,
     im2col,
     int_conv_gemm,
@@ -24,7 +25,6 @@ from quant.kernels import (
     pool_windows,
     requant_plan,
     requantize_planned,
-    RequantPlan,
     zero_insert,
 )
 
@@ -154,7 +154,8 @@ class AffineKernel(IntKernel):
 
     def _run(self, node: Node, x: np.ndarray) -> np.ndarray:
         shape = (1, -1, *[1] * (x.ndim - 2))
-        acc = x * node.quant.weight.astype(np.int64).reshape(shape) + node.quant.acc_bias.astype(np.int64).reshape(shape)
+        q = node.quant
+        acc = x * q.weight.astype(np.int64).reshape(shape) + q.acc_bias.astype(np.int64).reshape(shape)
         check_accumulator(node, acc, self.acc_type)
         return apply_requant(acc, node.quant.requant)
 

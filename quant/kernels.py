@@ -253,7 +253,8 @@ def requant_plan(m0: np.ndarray, shift: np.ndarray, zero_point: int, qmin: int, 
     right = np.maximum(shift, 0)
     positive = right > 0
     zp = int(zero_point)
-    fused_add = (1 << 30) + np.where(positive, np.left_shift(np.int64(1), right + 30), 0) + (np.int64(zp) << (right + 31))
+    fused_add = ((1 << 30) + np.where(positive, np.left_shift(np.int64(1), right + 30), 0)
+                 + (np.int64(zp) << (right + 31)))
     return RequantPlan(m0, shift, zp, int(qmin), int(qmax), reference=False, m0_max=int(m0.max()),
                        left=int(shift.min()) < 0, right=right, r_max=int(right.max()), r_min=int(right.min()),
                        fused_add=fused_add, fused_shift=right + 31, positive_mask=-positive.astype(np.int64),

@@ -3,9 +3,10 @@
 The onnx wheel ships the generators of its node tests (onnx.backend.test.case.node); they are
 collected here at run time, nothing is downloaded. A case whose graph has several inputs runs with
 the first as hwsim's input and the others made constant initializers holding the case's own values
-(hwsim maps single-input CNNs); axis 0 of the input and output is made the batch axis, and hwsim runs
-the case one batch row at a time (an op that mixes rows must be refused, or it counts as wrong). Every case ends as one of: pass (all outputs as expected), refused
-(a one-line HwsimError), or wrong (a value, a shape, or a crash other than HwsimError).
+(hwsim maps single-input CNNs); axis 0 of the input and output is made the batch axis, and hwsim
+runs the case one batch row at a time (an op that mixes rows must be refused, or it counts as
+wrong). Every case ends as one of: pass (all outputs as expected), refused (a one-line
+HwsimError), or wrong (a value, a shape, or a crash other than HwsimError).
 
     python -m quant.node_tests            # the per-op table (supported ops), then the totals
 """
@@ -75,14 +76,14 @@ def run_case(case, folder: Path) -> CaseResult:
             graph = load_onnx(path)
     except HwsimError as err:
         return CaseResult(case.name, op, "refused", str(err))
-    except Exception as err:  # noqa: BLE001 - a crash is what this run exists to find
+    except Exception as err:
         return CaseResult(case.name, op, "wrong", f"import crashed: {type(err).__name__}: {err}")
     finally:
         path.unlink(missing_ok=True)
     x, want = np.asarray(inputs[0]), np.asarray(outputs[0])
     try:
         got = np.concatenate([run_float(graph, x[i:i + 1]) for i in range(len(x))])
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return CaseResult(case.name, op, "wrong", f"run crashed: {type(err).__name__}: {err}")
     # expected values of a few generators are rounded to 4 decimals
     if got.shape != want.shape or not np.allclose(got, want, rtol=1e-3, atol=1e-4):

@@ -392,8 +392,8 @@ def _check_supported(protos, consts: dict) -> None:
             bad.setdefault(p.op_type + why, []).append(p.name or "?")
     if bad:
         count = sum(map(len, bad.values()))
-        ops = ", ".join(f"{op} ({', '.join(map(repr, names[:3]))}{f' and {len(names) - 3} more' if len(names) > 3 else ''})"
-                        for op, names in bad.items())
+        ops = ", ".join(f"{op} ({', '.join(map(repr, names[:3]))}"
+                        f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})" for op, names in bad.items())
         raise UnsupportedOpError(f"{count} unsupported node(s) of {len(bad)} op type(s): {ops}; "
                                  f"supported: {', '.join(SUPPORTED_OPS)}")
 

@@ -162,4 +162,5 @@ def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES) -> Graph:
     return graph
 
 
-__all__ = ["PASSES", "affine_to_vector_unit", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp", "fuse_gate", "optimize"]
+__all__ = ["PASSES", "affine_to_vector_unit", "fold_affine_into_conv", "fold_pad_into_conv", "fuse_clamp",
+           "fuse_gate", "optimize"]
