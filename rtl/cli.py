@@ -122,6 +122,9 @@ def _sim_table(result) -> None:
     console.print(f"inputs: {result.source}; logits {'bit-exact with' if result.bit_exact else 'DIFFER from'} "
                   f"quant's integer executor ({result.mismatched_images} of {result.images} images differ)",
                   highlight=False)
+    console.print(f"host ops per image: {len(result.host_ops)} (im2col and every non-GEMM op run in numpy, outside "
+                  f"the RTL); RTL GEMM cycles {result.rtl_gemm_cycles:,} of hwsim's whole-network "
+                  f"{result.hwsim_total_cycles:,}", highlight=False)
     console.print(f"{result.free_cycles:,} engine cycles + {result.driven_cycles:,} load/read cycles in "
                   f"{result.wall_s:.1f} s ({(result.free_cycles + result.driven_cycles) / sim_s:,.0f} cycles/s); "
                   f"build {result.build_s:.1f} s", highlight=False)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.analytical import map_graph
 from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.cycle import gemm_operands
 from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from hwsim.timing import compute_cycles
 from quant.int_exec import run_int
-from quant.ir import Graph
+from quant.ir import Graph, Op
 from rtl.layout import GemmJob, engine_for, job_for
 from rtl.params import ArrayParams, EngineParams
 from rtl.simulate import build_engine, run_job
@@ -54,10 +55,17 @@ class RtlSimResult:
     build_s: float
     driven_cycles: int  # cycles stepped from Python (loads, result reads)
     free_cycles: int  # cycles the engine ran on its own (layer runs)
+    host_ops: tuple[str, ...] = ()  # per image, what the host computes outside the RTL ("im2col <conv>", "<op> <node>")
+    hwsim_total_cycles: int = 0  # hwsim's whole-network total (tiled schedule, stalls and vector ops included)
 
     @property
     def cycle_exact(self) -> bool:
         return all(layer.exact for layer in self.layers)
+
+    @property
+    def rtl_gemm_cycles(self) -> int:
+        """The RTL's cycles for one image's GEMM layers (image 0): the only part of the network it runs."""
+        return sum(layer.rtl_cycles[0] for layer in self.layers)
 
     def to_dict(self) -> dict:
         ap = self.engine.array
@@ -65,6 +73,10 @@ class RtlSimResult:
                 "images": self.images, "inputs": self.source, "bit_exact": self.bit_exact,
                 "cycle_exact": self.cycle_exact, "mismatched_images": self.mismatched_images,
                 "layers": [layer.to_dict() for layer in self.layers],
+                # the RTL does not run the network start to logits yet (the host does im2col and the vector ops):
+                # no whole-network RTL total exists to compare with hwsim's
+                "host_ops": len(self.host_ops), "host_op_list": list(self.host_ops), "rtl_total_cycles": None,
+                "rtl_gemm_cycles": self.rtl_gemm_cycles, "hwsim_total_cycles": self.hwsim_total_cycles,
                 "wall_s": round(self.wall_s, 3), "build_s": round(self.build_s, 3),
                 "free_cycles": self.free_cycles, "driven_cycles": self.driven_cycles}
 
@@ -77,6 +89,13 @@ def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
             a, w, _ = gemm_operands(node, tensors[node.inputs[0]], batch=1)
             jobs.append(job_for(node, a[0], w))
     return jobs
+
+
+def host_ops(qgraph: Graph) -> tuple[str, ...]:
+    """What the host computes per image outside the RTL tile engine: each conv's im2col expansion and
+    every op that is not a Conv/Dense GEMM."""
+    return tuple(f"im2col {n.name}" if n.op is Op.CONV else f"{n.op.value} {n.name}" for n in qgraph.nodes
+                 if n.op is Op.CONV or n.op not in GEMM_OPS)
 
 
 def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
@@ -99,7 +118,8 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     return RtlSimResult(model=qgraph.name, simulator=simulator, engine=engine, images=len(x_q), source=source,
                         output=report["output"], bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
                         wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
-                        free_cycles=report["free_cycles"])
+                        free_cycles=report["free_cycles"], host_ops=host_ops(qgraph),
+                        hwsim_total_cycles=map_graph(qgraph, cfg).total_cycles)
 
 
 def _run_watching(job, simulator, build_root, progress_file: Path, advance) -> dict:

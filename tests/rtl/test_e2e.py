@@ -33,3 +33,8 @@ def test_lenet_logits_and_cycles_match_on_10_test_images(simulator, rtl_build, l
     assert len({tuple(row) for row in run_int(lenet_q, x_q).tolist()}) == IMAGES
     assert result.free_cycles == IMAGES * sum(hwsim[layer.name] for layer in result.layers)
     assert np.all(np.array([layer.hwsim_cycles for layer in result.layers]) > 0)
+    # what still runs on the host, reported honestly: 3 im2col expansions, the 2 pools and the flatten
+    doc = result.to_dict()
+    assert doc["host_ops"] == 6 and doc["rtl_total_cycles"] is None
+    assert sum(1 for op in doc["host_op_list"] if op.startswith("im2col ")) == 3
+    assert doc["rtl_gemm_cycles"] == sum(hwsim[layer.name] for layer in result.layers) < doc["hwsim_total_cycles"]
