@@ -42,6 +42,7 @@ class ShapeWarning(UserWarning):
 
 
 Mapper = Callable[[onnx.NodeProto, "ImportContext"], None]
+MAX_ZERO_INSERTED = 1 << 28  # values per image a ConvTranspose's zero insertion may make (ImageNet CNNs: ~2^20)
 MAPPERS: dict[str, Mapper] = {}
 
 # Ops evaluated at import time when all their inputs are constants (shape arithmetic
@@ -84,6 +85,13 @@ class ImportContext:
 
     def name_of(self, proto: onnx.NodeProto) -> str:
         return proto.name or f"{proto.op_type}_{len(self.nodes)}"
+
+    def alias(self, out: str, source: str) -> None:
+        """`out` names the same values as `source`: its uses become the source's (the aliasing node's
+        own use of the source goes), so folds that need a sole consumer see every consumer."""
+        source = self.resolve(source)
+        self.aliases[out] = source
+        self.uses[source] = self.uses.get(source, 0) - 1 + self.uses.get(out, 0)
 
     def resolve(self, tensor: str) -> str:
         while tensor in self.aliases:
@@ -462,7 +470,7 @@ def map_pad(proto: onnx.NodeProto, ctx: ImportContext) -> None:
 @register("Dropout", "Identity")
 def map_identity(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     ctx.shape(proto, proto.input[0])
-    ctx.aliases[proto.output[0]] = ctx.resolve(proto.input[0])
+    ctx.alias(proto.output[0], proto.input[0])
 
 
 # --- reshapes, transposes and channel shuffles ----------------------------------------------------
@@ -490,7 +498,7 @@ def _define(proto: onnx.NodeProto, ctx: ImportContext, source: str, index: np.nd
     flat = index.reshape(-1)
     if np.array_equal(flat, np.arange(flat.size)):
         if shape == src_shape:
-            ctx.aliases[out] = source
+            ctx.alias(out, source)
             return
         if len(shape) in (2, 4):
             ctx.emit(proto, Op.FLATTEN, [source], shape)
@@ -567,7 +575,7 @@ def map_concat(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     shapes = [ctx.shape(proto, t) for t in inputs]
     _channel_axis(proto, ctx, attrs_of(proto).get("axis"), len(shapes[0]))
     if len(inputs) == 1:
-        ctx.aliases[proto.output[0]] = ctx.resolve(inputs[0])
+        ctx.alias(proto.output[0], inputs[0])
         return
     if any(len(s) != len(shapes[0]) or s[:1] + s[2:] != shapes[0][:1] + shapes[0][2:] for s in shapes):
         raise fail(proto, ctx, f"shapes {shapes} differ in more than the channels")
@@ -620,7 +628,7 @@ def map_slice(proto: onnx.NodeProto, ctx: ImportContext) -> None:
         stop[axis] = min(max(int(e0) + dim if int(e0) < 0 else int(e0), 0), dim)
     cut = [i for i in range(len(shape)) if (begin[i], stop[i]) != (0, shape[i])]
     if not cut:
-        ctx.aliases[proto.output[0]] = ctx.resolve(proto.input[0])
+        ctx.alias(proto.output[0], proto.input[0])
         return
     if cut != [1] or len(shape) not in (2, 4) or begin[1] >= stop[1]:
         raise fail(proto, ctx, f"only a non-empty channel range is supported, got [{begin}, {stop}) of {shape}")
@@ -749,11 +757,35 @@ def map_resize(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     rounding rule is ONNX's."""
     shape = ctx.shape(proto, proto.input[0])
     _spatial(proto, ctx, shape)
-    mode = attrs_of(proto).get("mode", b"nearest")
-    if (mode.decode() if isinstance(mode, bytes) else mode) != "nearest":
-        raise fail(proto, ctx, f"only mode 'nearest' is supported, got {mode!r}")
-    if math.prod(shape) >= 1 << 24:
-        raise fail(proto, ctx, f"input {shape} is too large to map")
+    a = attrs_of(proto)
+    text = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
+    if text(a.get("mode", b"nearest")) != "nearest":
+        raise fail(proto, ctx, f"only mode 'nearest' is supported, got {a.get('mode')!r}")
+    if text(a.get("coordinate_transformation_mode", b"")) == "tf_crop_and_resize":
+        raise fail(proto, ctx, "coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
+    legacy = proto.op_type == "Upsample" or ctx.opset < 11  # Upsample, Resize-10: scales only, x_in = floor(x / s)
+    scales = a.get("scales") if proto.op_type == "Upsample" and ctx.opset < 9 else \
+        ctx.opt_const(proto, 1 if legacy else 2)
+    sizes = None if legacy else ctx.opt_const(proto, 3)
+    if scales is not None and np.asarray(scales).size:
+        scales = np.asarray(scales, dtype=np.float64).reshape(-1)
+        if scales.size != 4 or not np.all(np.isfinite(scales)) or np.any(scales != np.round(scales)) or \
+                np.any(scales < 1) or scales[0] != 1 or scales[1] != 1:
+            raise fail(proto, ctx, f"scales {scales.tolist()}: only integer upsampling of H and W is supported "
+                                   "(give sizes for other ratios)")
+        out_hw = (shape[2] * int(scales[2]), shape[3] * int(scales[3]))
+    elif sizes is not None and sizes.size == 4:
+        out_hw = (int(sizes[2]), int(sizes[3]))
+    else:
+        raise fail(proto, ctx, "needs constant scales or sizes for N, C, H and W")
+    if math.prod(shape) >= 1 << 24 or shape[0] * shape[1] * out_hw[0] * out_hw[1] >= 1 << 24:
+        raise fail(proto, ctx, f"resizing {shape} to {out_hw} is too large to map")
+    if legacy:  # integer scales, floor: each pixel repeated
+        rows = np.arange(out_hw[0]) // int(scales[2])
+        cols = np.arange(out_hw[1]) // int(scales[3])
+        ctx.emit(proto, Op.RESIZE, [proto.input[0]], (*shape[:2], *out_hw),
+                 ResizeAttrs(tuple(int(r) for r in rows), tuple(int(c) for c in cols)))
+        return
     from onnx.reference import ReferenceEvaluator
     feeds = {t: ctx.consts[t] for t in proto.input[1:] if t}
     missing = [t for t in proto.input[1:] if t and t not in ctx.consts]
@@ -765,7 +797,11 @@ def map_resize(proto: onnx.NodeProto, ctx: ImportContext) -> None:
                               inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ctx.opset)])
     x = np.arange(math.prod(shape), dtype=np.float32).reshape(shape)
-    out = np.asarray(ReferenceEvaluator(model).run(None, {proto.input[0]: x})[0])
+    try:
+        out = np.asarray(ReferenceEvaluator(model).run(None, {proto.input[0]: x})[0])
+    except Exception as err:  # the reference implementation's own complaint, as one line
+        raise fail(proto, ctx, f"cannot evaluate its index maps ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0] if str(err) else ''})") from None
     if out.ndim != 4 or out.shape[:2] != shape[:2] or min(out.shape) < 1:
         raise fail(proto, ctx, f"resizes {shape} to {out.shape}: only H and W may change")
     index = out.astype(np.int64)
@@ -798,8 +834,8 @@ def map_conv_transpose(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     if "output_shape" in a or (auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad) != "NOTSET":
         raise fail(proto, ctx, "output_shape and auto_pad are not supported; give explicit pads")
     pads = list(a.get("pads", [0, 0, 0, 0]))
-    if kernel != w.shape[2:] or len(pads) != 4 or min(pads) < 0 or any(o >= s and o >= d for o, s, d in
-                                                                      zip(out_pad, stride, dilation, strict=True)):
+    if kernel != w.shape[2:] or len(pads) != 4 or min(pads) < 0 or any(o >= s for o, s in
+                                                                      zip(out_pad, stride, strict=True)):
         raise fail(proto, ctx, f"kernel {list(kernel)}, pads {pads} or output_padding {list(out_pad)} is invalid")
     conv_pads = [dilation[i] * (kernel[i] - 1) - pads[i] for i in range(2)] + \
                 [dilation[i] * (kernel[i] - 1) - pads[i + 2] + out_pad[i] for i in range(2)]
@@ -812,6 +848,10 @@ def map_conv_transpose(proto: onnx.NodeProto, ctx: ImportContext) -> None:
     if bias is not None and bias.shape != (weight.shape[0],):
         raise fail(proto, ctx, f"bias of shape {bias.shape} does not match {weight.shape[0]} filters")
     x = proto.input[0]
+    inserted = (1, in_shape[1], (in_shape[2] - 1) * stride[0] + 1, (in_shape[3] - 1) * stride[1] + 1)
+    if math.prod(inserted) > MAX_ZERO_INSERTED:
+        raise fail(proto, ctx, f"stride {list(stride)} spreads its input to {inserted}: more than "
+                               f"{MAX_ZERO_INSERTED:,} values per image")
     if stride != (1, 1):
         x = proto.output[0] + "__zero_inserted"
         ctx.emit(proto, Op.ZERO_INSERT, [proto.input[0]],

@@ -191,3 +191,70 @@ def test_channel_shuffle_split_and_concat_import_as_ir_ops(tmp_path):
     assert graph.nodes[-1].attrs.perm == (0, 4, 1, 5, 2, 6, 3, 7)
     x = np.random.default_rng(0).normal(size=(1, 8, 3, 3)).astype(np.float32)
     np.testing.assert_array_equal(run_float(graph, x), ort_run(path, x))
+
+
+def _one_node(tmp_path, node, opset, inits=None, in_shape=(1, 4, 6, 6)):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(in_shape))],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])],
+                              [onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    return tmp_path / "m.onnx"
+
+
+@pytest.mark.parametrize("case", ["resize10", "upsample7", "upsample9", "resize13_sizes"])
+def test_older_resize_forms_match_onnxruntime(case, tmp_path):
+    scales = np.array([1, 1, 2, 3], np.float32)
+    node, opset, inits = {
+        "resize10": (helper.make_node("Resize", ["x", "s"], ["y"], mode="nearest"), 10, {"s": scales}),
+        "upsample7": (helper.make_node("Upsample", ["x"], ["y"], mode="nearest", scales=[1.0, 1.0, 2.0, 3.0]), 7, {}),
+        "upsample9": (helper.make_node("Upsample", ["x", "s"], ["y"], mode="nearest"), 9, {"s": scales}),
+        "resize13_sizes": (helper.make_node("Resize", ["x", "", "", "z"], ["y"], mode="nearest"), 13,
+                           {"z": np.array([1, 4, 9, 14], np.int64)}),
+    }[case]
+    path = _one_node(tmp_path, node, opset, inits)
+    x = np.random.default_rng(0).normal(size=(1, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(run_float(load_onnx(path), x), ort_run(path, x))
+
+
+@pytest.mark.parametrize("case,match", [
+    ("huge", r"too large to map"), ("fractional", r"only integer upsampling"),
+    ("tf_crop", r"tf_crop_and_resize"), ("out_pad", r"output_padding"),
+    ("huge_stride", r"spreads its input to .* more than [\d,]+ values")])
+def test_resize_and_conv_transpose_refusals(case, match, tmp_path):
+    node, opset, inits = {
+        "huge": (helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest"), 13,
+                 {"s": np.array([1, 1, 3000, 3000], np.float32)}),
+        "fractional": (helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest"), 13,
+                       {"s": np.array([1, 1, 2.3, 2.3], np.float32)}),
+        "tf_crop": (helper.make_node("Resize", ["x", "r", "s"], ["y"], mode="nearest",
+                                     coordinate_transformation_mode="tf_crop_and_resize"), 13,
+                    {"r": np.array([0, 0, 0, 0, 1, 1, 1, 1], np.float32), "s": np.array([1, 1, 2, 2], np.float32)}),
+        "out_pad": (helper.make_node("ConvTranspose", ["x", "w"], ["y"], dilations=[3, 3], output_padding=[2, 1]), 13,
+                    {"w": np.ones((4, 6, 3, 3), np.float32)}),
+        "huge_stride": (helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[100000, 100000]), 13,
+                        {"w": np.ones((4, 1, 2, 2), np.float32)}),
+    }[case]
+    with pytest.raises(UnsupportedOpError, match=match) as err:
+        load_onnx(_one_node(tmp_path, node, opset, inits))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("alias", ["Identity", "Dropout"])
+def test_a_constant_product_after_an_alias_with_two_consumers(alias, tmp_path):
+    """Conv -> Identity -> (Mul by a constant, Relu): the Mul must not fold into the conv (the Relu
+    reads the conv's own output)."""
+    path = write_model(tmp_path / "m.onnx", f"""
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[1,2,5,5] x) => (float[1,3,5,5] y)
+    <float[3,2,3,3] w = {{{", ".join(["0.1", "-0.2", "0.3"] * 18)}}}, float[3,1,1] k = {{2.0, -1.0, 0.5}}> {{
+     c = Conv<pads=[1,1,1,1]>(x, w)
+     z = {alias}(c)
+     m = Mul(z, k)
+     r = Relu(z)
+     y = Add(m, r)
+    }}""")
+    graph = load_onnx(path)
+    x = np.random.default_rng(1).normal(size=(1, 2, 5, 5)).astype(np.float32)
+    np.testing.assert_allclose(run_float(graph, x), ort_run(path, x), rtol=1e-5, atol=1e-5)
