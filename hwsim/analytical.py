@@ -9,7 +9,8 @@ every other op runs on the vector unit of L lanes, one element-op per lane per c
           Add, Activation, Pad  out elements          Softmax  3 * elements (max, exp+sum, divide)
           Flatten  0 (a view)
 streamed in chunks through the same pipeline (hwsim.tiling.vector_schedule). Requantization of GEMM
-outputs happens on the accumulator's drain path and costs no cycles. What stays on chip between
+outputs happens on the accumulator's drain path: its pipeline adds hwsim.timing.WRITEBACK_CYCLES to
+each GEMM chunk's compute, nothing per value. What stays on chip between
 layers: hwsim.memory.plan_residency.
 
     total_cycles = compute_cycles + stall_cycles

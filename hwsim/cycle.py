@@ -5,7 +5,9 @@ columns), each PE multiply-accumulates, and results leave the bottom edge;
 numpy vectorizes each cycle over the PE grid and over `replicas` (identical
 arrays running different images in lockstep). Nothing here uses the closed
 form of hwsim.timing: the cycle count is the cycle the last result is seen at
-the bottom edge, plus one. Tests hold it equal to the formula.
+the bottom edge, plus one, plus the writeback pipeline it then passes before its
+SRAM write (WRITEBACK_CYCLES register stages, a fixed delay line: the requantizer
+of rtl.requant). Tests hold it equal to the formula.
 
 The controller (which operand enters which edge at which cycle) is the fold
 schedule of hwsim.mapping: folds issue every P = fold_period(plan) = max(T, R)
@@ -49,6 +51,7 @@ from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.mapping import GEMM_OPS, FoldPlan, Gemm, gemm_of, plan
 from hwsim.memory import Memory
 from hwsim.tiling import Layer, Mapping, Step, map_layer, schedule
+from hwsim.timing import WRITEBACK_CYCLES
 from quant.errors import ConfigError, IRError
 from quant.fixedpoint import IntType
 from quant.int_exec import INT_KERNELS, apply_requant, check_accumulator
@@ -155,7 +158,7 @@ def _replica_chunk(sched: LayerSchedule, replicas: int, limit: int) -> int:
 @dataclass(frozen=True)
 class GemmRun:
     out: np.ndarray  # (replicas, groups, M, N) int64
-    cycles: int  # cycles until the last result left the array
+    cycles: int  # cycles until the last result was written: it left the array, then the writeback stages
     results: int  # results that left the bottom edge
     macs: int  # useful multiply-accumulates performed
     out_cycle: np.ndarray  # (G, M, N): the cycle each output (its last partial sum) left the array
@@ -280,7 +283,7 @@ def _simulate_os(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     idx = (grp[keep], r0[keep] + i[keep], c0[keep] + cols[keep])
     out[(slice(None), *idx)] = vals[:, keep]
     out_cycle[idx] = cycles[keep]
-    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=p.gemm.macs,
+    return GemmRun(out=out, cycles=edge.last_cycle + 1 + WRITEBACK_CYCLES, results=int(keep.sum()), macs=p.gemm.macs,
                    out_cycle=out_cycle)
 
 
@@ -365,7 +368,8 @@ def _simulate_stationary(a: np.ndarray, b: np.ndarray, p: FoldPlan) -> GemmRun:
     for r in range(reps):  # partial sums of the K folds accumulate in the ofmap buffer
         np.add.at(out[r], idx, vals[r, keep])
     np.maximum.at(out_cycle, idx, cycles[keep])
-    return GemmRun(out=out, cycles=edge.last_cycle + 1, results=int(keep.sum()), macs=g.macs, out_cycle=out_cycle)
+    return GemmRun(out=out, cycles=edge.last_cycle + 1 + WRITEBACK_CYCLES, results=int(keep.sum()), macs=g.macs,
+                   out_cycle=out_cycle)
 
 
 # ---- layers on the array ---------------------------------------------------------------------------

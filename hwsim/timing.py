@@ -6,7 +6,7 @@ F = number of folds (groups x row folds x col folds).
 
 Ours ("hwsim"), one formula for all three dataflows:
 
-    compute_cycles = (F - 1) * max(T, R) + T + 2R + C - 1
+    compute_cycles = (F - 1) * max(T, R) + T + 2R + C - 1 + WRITEBACK_CYCLES
 
 Derivation (hwsim.cycle simulates exactly this, register by register):
   * A fold's operands enter skewed: PE (i, j) sees stream element t at cycle
@@ -25,7 +25,9 @@ Derivation (hwsim.cycle simulates exactly this, register by register):
     streaming; each result leaves the bottom PE's register one cycle after its
     MAC. Either way the last result of the layer appears at cycle
     (F - 1) * P + T + 2R + C - 2, counting from 0.
-  * A 1 x 1 array therefore takes F * T + 2 = MACs + 2 cycles.
+  * Each result then passes the writeback pipeline (the requantizer's register stages, rtl.requant)
+    before it is written to SRAM: WRITEBACK_CYCLES = 8 more cycles after the last result leaves.
+  * A 1 x 1 array therefore takes F * T + 2 + 8 = MACs + 10 cycles.
 
 SCALE-Sim 3.0 ("scalesim", its compute model, CALC bandwidth = no stalls):
 every fold pays its fill, stream and drain one after another,
@@ -45,15 +47,17 @@ from __future__ import annotations
 from hwsim.config import Dataflow
 from hwsim.mapping import FoldPlan
 
+WRITEBACK_CYCLES = 8  # register stages between the array's bottom edge and the SRAM write (rtl.requant)
+
 
 def compute_cycles(p: FoldPlan) -> int:
-    """Cycles from the first operand entering the array to the last result leaving it."""
+    """Cycles from the first operand entering the array to the last result written to SRAM."""
     period = max(p.stream, p.rows)
-    return (p.folds - 1) * period + p.stream + 2 * p.rows + p.cols - 1
+    return (p.folds - 1) * period + p.stream + 2 * p.rows + p.cols - 1 + WRITEBACK_CYCLES
 
 
 def fill_drain_cycles(p: FoldPlan) -> int:
-    """The part of compute_cycles that is not streaming: skew, drain and fold-issue bubbles."""
+    """The part of compute_cycles that is not streaming: skew, drain, writeback and fold-issue bubbles."""
     return compute_cycles(p) - p.folds * p.stream
 
 

@@ -51,22 +51,26 @@ def _load_inputs(args: argparse.Namespace, images: int):
     return qgraph, x_q, source
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def _engine_params(args: argparse.Namespace, ap):
+    """The tile engine: memories sized for --model's layers, or --depth words each."""
     from rtl.e2e import gemm_jobs
-    from rtl.emit import ensure_writable, write_array, write_engine, write_requant
     from rtl.layout import engine_for
     from rtl.params import EngineParams
-    ap = _array_params(args)
     if args.model is not None:
         if args.depth is not None:
             raise ConfigError(f"--depth {args.depth}: with --model the memories are sized for the model's "
                               "layers; give one of them")
         _check_model_width(ap)
         qgraph, x_q, _ = _load_inputs(args, 1)
-        engine = engine_for(gemm_jobs(qgraph, x_q), ap)  # refuses an accumulator too narrow for any layer's K
-    else:
-        d = DEFAULT_DEPTH_WORDS if args.depth is None else args.depth
-        engine = EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)  # refuses past its limits
+        return engine_for(gemm_jobs(qgraph, x_q), ap)  # refuses an accumulator too narrow for any layer's K
+    d = DEFAULT_DEPTH_WORDS if args.depth is None else args.depth
+    return EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)  # refuses past its limits
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from rtl.emit import ensure_writable, write_array, write_engine, write_requant
+    ap = _array_params(args)
+    engine = _engine_params(args, ap)
     out = ensure_writable(args.out, "--out")
     # write into a fresh folder beside the output, then move: no half-written files on failure
     with tempfile.TemporaryDirectory(prefix=".hwsim-rtl-", dir=out) as tmp:
@@ -118,15 +122,15 @@ def _sim_table(result) -> None:
         t.add_row(layer.name, ", ".join(f"{c:,}" for c in rtl), f"{layer.hwsim_cycles:,}",
                   "yes" if layer.exact else "[red]NO[/red]")
     console.print(t)
-    sim_s = max(result.wall_s, 1e-9)
     console.print(f"inputs: {result.source}; logits {'bit-exact with' if result.bit_exact else 'DIFFER from'} "
                   f"quant's integer executor ({result.mismatched_images} of {result.images} images differ)",
                   highlight=False)
     console.print(f"host ops per image: {len(result.host_ops)} (im2col and every non-GEMM op run in numpy, outside "
                   f"the RTL); RTL GEMM cycles {result.rtl_gemm_cycles:,} of hwsim's whole-network "
                   f"{result.hwsim_total_cycles:,}", highlight=False)
-    console.print(f"{result.free_cycles:,} engine cycles + {result.driven_cycles:,} load/read cycles in "
-                  f"{result.wall_s:.1f} s ({(result.free_cycles + result.driven_cycles) / sim_s:,.0f} cycles/s); "
+    free_rate = result.free_cycles / max(result.free_s, 1e-9)
+    console.print(f"{result.free_cycles:,} engine cycles run free at {free_rate:,.0f} cycles/s, "
+                  f"{result.driven_cycles:,} load/read cycles; {result.wall_s:.1f} s in all (host ops included); "
                   f"build {result.build_s:.1f} s", highlight=False)
 
 
@@ -134,15 +138,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.emit import ensure_writable
     from rtl.synth import TARGETS, synthesize
     ap = _array_params(args)
+    if not args.engine and (args.model is not None or args.depth is not None):
+        raise ConfigError("--model and --depth size the engine's memories: add --engine")
+    design = _engine_params(args, ap) if args.engine else ap
     targets = list(TARGETS) if args.target == "all" else [args.target]
     cache_dir = ensure_writable(args.cache_dir, "--cache-dir") if args.cache_dir is not None else None
-    results = [synthesize(ap, t, cache_dir, pnr=not args.no_pnr) for t in targets]
+    results = [synthesize(design, t, cache_dir, pnr=not args.no_pnr) for t in targets]
     if args.json:
         docs = [r.to_dict() for r in results]
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
         return 0
-    t = Table(box=box.SIMPLE_HEAD, title=f"{ap.rows}x{ap.cols} PE array ({ap.data_bits}-bit data, "
-              f"{ap.acc_bits}-bit accumulators), Yosys")
+    what = (f"tile engine {design.tag} (array, memories, controllers, requant pipelines)" if args.engine
+            else f"{ap.rows}x{ap.cols} PE array")
+    t = Table(box=box.SIMPLE_HEAD, title=f"{what} ({ap.data_bits}-bit data, {ap.acc_bits}-bit accumulators), Yosys")
     for col in ("target", "LUT", "FF", "DSP/MAC", "BRAM", "carry", "Fmax MHz", "synth s"):
         t.add_column(col, justify="left" if col == "target" else "right")
     for r in results:
@@ -192,8 +200,16 @@ def add_parser(sub) -> None:
     common(p)
     p.set_defaults(func=cmd_sim)
 
-    p = rsub.add_parser("synth", help="Yosys synthesis of the PE array: LUT/FF/DSP/BRAM, nextpnr Fmax")
+    p = rsub.add_parser("synth", help="Yosys synthesis of the PE array or the tile engine: LUT/FF/DSP/BRAM, "
+                        "nextpnr Fmax")
     p.add_argument("--target", choices=("ice40", "ecp5", "xilinx", "all"), default="all")
+    p.add_argument("--engine", action="store_true",
+                   help="the whole tile engine with its memories (default: the bare PE array)")
+    p.add_argument("--model", help="with --engine: size the memories for this model's layers")
+    p.add_argument("--depth", type=int, help=f"with --engine, no --model: words per memory (default "
+                   f"{DEFAULT_DEPTH_WORDS})")
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--calib-data", help="with --model: calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
     p.add_argument("--no-pnr", action="store_true", help="skip place-and-route (no Fmax)")
     p.add_argument("--cache-dir", help="synthesis cache (default ~/.cache/hwsim/synth)")
     common(p)

@@ -1,6 +1,7 @@
 """End-to-end RTL check of a quantized CNN: every Conv/Dense GEMM of N images runs through the
-generated tile engine under cocotb (requant in RTL), the rest in quant's integer kernels; the
-logits are compared with quant's integer executor and each layer's RTL cycles with hwsim's."""
+generated tile engine (requant in RTL), the rest in quant's integer kernels; the logits are compared
+with quant's integer executor and each layer's RTL cycles with hwsim's. Verilator runs the engine
+free in a compiled harness (rtl.harness); Icarus runs it under cocotb (rtl.tb.engine_tb)."""
 from __future__ import annotations
 
 import tempfile
@@ -19,7 +20,9 @@ from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from hwsim.timing import compute_cycles
 from quant.int_exec import run_int
 from quant.ir import Graph, Op
+from rtl.harness import HarnessDriver, build_harness
 from rtl.layout import GemmJob, engine_for, job_for
+from rtl.model_run import model_runs
 from rtl.params import ArrayParams, EngineParams
 from rtl.simulate import build_engine, run_job
 
@@ -55,6 +58,7 @@ class RtlSimResult:
     build_s: float
     driven_cycles: int  # cycles stepped from Python (loads, result reads)
     free_cycles: int  # cycles the engine ran on its own (layer runs)
+    free_s: float = 0.0  # wall seconds of those free runs
     host_ops: tuple[str, ...] = ()  # per image, what the host computes outside the RTL ("im2col <conv>", "<op> <node>")
     hwsim_total_cycles: int = 0  # hwsim's whole-network total (tiled schedule, stalls and vector ops included)
 
@@ -78,7 +82,8 @@ class RtlSimResult:
                 "host_ops": len(self.host_ops), "host_op_list": list(self.host_ops), "rtl_total_cycles": None,
                 "rtl_gemm_cycles": self.rtl_gemm_cycles, "hwsim_total_cycles": self.hwsim_total_cycles,
                 "wall_s": round(self.wall_s, 3), "build_s": round(self.build_s, 3),
-                "free_cycles": self.free_cycles, "driven_cycles": self.driven_cycles}
+                "free_cycles": self.free_cycles, "free_s": round(self.free_s, 3),
+                "driven_cycles": self.driven_cycles}
 
 
 def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
@@ -104,13 +109,17 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     engine = engine_for(gemm_jobs(qgraph, x_q), array)
     cfg = AcceleratorConfig(rows=array.rows, cols=array.cols, dataflow=Dataflow.OS, acc_bits=array.acc_bits)
     hwsim_cycles = {n.name: compute_cycles(plan(gemm_of(n, batch=1), cfg)) for n in qgraph.nodes if n.op in GEMM_OPS}
-    with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
-        progress_file = Path(tmp) / "progress"
-        job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file)}
-        t0 = time.perf_counter()
-        build_engine(engine, simulator, Path(build_root) if build_root else None)
-        build_s = time.perf_counter() - t0
-        report = _run_watching(job, simulator, build_root, progress_file, advance)
+    if simulator == "verilator":
+        binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
+        report = _run_harness(binary, qgraph, x_q, engine, advance)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
+            progress_file = Path(tmp) / "progress"
+            job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file)}
+            t0 = time.perf_counter()
+            build_engine(engine, simulator, Path(build_root) if build_root else None)
+            build_s = time.perf_counter() - t0
+            report = _run_watching(job, simulator, build_root, progress_file, advance)
     expected = run_int(qgraph, x_q)
     mismatched = int(np.sum(np.any(report["output"].reshape(len(x_q), -1) != expected.reshape(len(x_q), -1), axis=1)))
     layers = tuple(LayerCycles(row["name"], tuple(row["rtl_cycles"]), hwsim_cycles[row["name"]])
@@ -118,8 +127,24 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     return RtlSimResult(model=qgraph.name, simulator=simulator, engine=engine, images=len(x_q), source=source,
                         output=report["output"], bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
                         wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
-                        free_cycles=report["free_cycles"], host_ops=host_ops(qgraph),
+                        free_cycles=report["free_cycles"], free_s=report["free_s"], host_ops=host_ops(qgraph),
                         hwsim_total_cycles=map_graph(qgraph, cfg).total_cycles)
+
+
+def _run_harness(binary: Path, qgraph: Graph, x_q: np.ndarray, engine: EngineParams,
+                 advance: Callable[[int], None] | None) -> dict:
+    """Drive the network's layer runs through the compiled Verilator harness."""
+    t0 = time.perf_counter()
+    with HarnessDriver(binary) as drv:
+        runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None)
+        try:
+            ws, load_weights = next(runs)
+            while True:
+                ws, load_weights = runs.send(drv.layer(ws, weights=load_weights))
+        except StopIteration as stop:
+            report = stop.value
+        driven, free, free_s = drv.stats()
+    return report | {"wall_s": time.perf_counter() - t0, "driven_cycles": driven, "free_cycles": free, "free_s": free_s}
 
 
 def _run_watching(job, simulator, build_root, progress_file: Path, advance) -> dict:

@@ -13,7 +13,7 @@ from quant.errors import ConfigError
 from rtl.array import array_top, row_bits, signed, unsigned
 from rtl.engine import engine_ports, tile_engine
 from rtl.params import M0_BITS, SHIFT_BITS, ArrayParams, EngineParams
-from rtl.requant import requant_unit
+from rtl.requant import requant_pipeline
 
 
 def array_ports(params: ArrayParams) -> dict:
@@ -64,11 +64,17 @@ def write_engine(params: EngineParams, out_dir: Path | str) -> Path:
     return _convert(tile_engine(**engine_ports(params), params=params), Path(out_dir), name)
 
 
+REQUANT_TAG_BITS = 16  # the standalone unit's tag: a vector index in its testbench
+
+
 def write_requant(out_dir: Path | str, acc_bits: int = 32, data_bits: int = 8) -> Path:
-    """Write the requant unit alone (combinational) as <out_dir>/requant_a<acc>_d<data>.v."""
-    ports = dict(acc=signed(acc_bits), bias=signed(32), m0=unsigned(M0_BITS), shift=signed(SHIFT_BITS),
-                 zero_point=signed(data_bits), qmin=signed(data_bits), qmax=signed(data_bits), out=signed(data_bits))
-    return _convert(requant_unit(**ports), Path(out_dir), f"requant_a{acc_bits}_d{data_bits}")
+    """Write the requant pipeline alone as <out_dir>/requant_a<acc>_d<data>.v."""
+    ports = dict(clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False), acc=signed(acc_bits),
+                 bias=signed(32), m0=unsigned(M0_BITS), shift=signed(SHIFT_BITS), zero_point=signed(data_bits),
+                 qmin=signed(data_bits), qmax=signed(data_bits), valid_in=Signal(bool(0)),
+                 tag_in=unsigned(REQUANT_TAG_BITS), out=signed(data_bits), valid_out=Signal(bool(0)),
+                 tag_out=unsigned(REQUANT_TAG_BITS))
+    return _convert(requant_pipeline(**ports), Path(out_dir), f"requant_a{acc_bits}_d{data_bits}")
 
 
 def ensure_writable(out_dir: Path | str, option: str = "output folder") -> Path:

@@ -1,4 +1,4 @@
-"""MyHDL tile engine: runs one layer's GEMM free from preloaded memories, requantizes in the drain path.
+"""MyHDL tile engine: runs one layer's GEMM free from preloaded memories, requantizes in a pipeline on the drain path.
 
 Interface (all synchronous to clk, active-high synchronous reset):
 
@@ -9,10 +9,10 @@ Interface (all synchronous to clk, active-high synchronous reset):
   config cfg_m/k/n/groups (the GEMM), cfg_row_tiles/col_tiles (ceil(M/R), ceil(N/C)),
          cfg_zp/qmin/qmax (the output's zero point and clamp). Held steady during a run.
   run    a `start` pulse; `busy` while running; `done` afterwards; `cycles` counts the
-         edges from the first operand entering the array to the write of the last result:
-         the window hwsim calls a layer's compute cycles. Before it lies one cycle of
-         operand-memory read latency (the memories have registered, block-RAM read ports),
-         so start -> done takes cycles + 1.
+         edges from the first operand entering the array to the write of the last result
+         (REQUANT_STAGES after it leaves the array): the window hwsim calls a layer's compute
+         cycles. Before it lie READ_LATENCY_CYCLES of operand-memory read (the memories have
+         block-RAM read ports with output registers), so start -> done takes cycles + 2.
   result out_valid/out_ready + out_data (C int8 lanes) + out_last: one cycle after `done`
          the engine streams groups x col_tiles x M words: word (g, ct, m) holds channels
          g*N + ct*C + j (lane j) of output row m.
@@ -32,9 +32,9 @@ from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block
 
 from rtl.array import pack, row_bits, signed, systolic_array, unsigned
 from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
-from rtl.requant import requant_unit
+from rtl.requant import REQUANT_STAGES, delay, requant_pipeline
 
-READ_LATENCY_CYCLES = 1  # start -> first operand at the array edge (the registered memory read)
+READ_LATENCY_CYCLES = 2  # start -> first operand at the array edge: the block-RAM read and its output register
 
 
 def _count() -> Signal:
@@ -43,29 +43,27 @@ def _count() -> Signal:
 
 @block
 def _memory_read(clk, mem, addr, q, enable):
-    """Registered read port (a block RAM's): q <= mem[addr] at the edge while enable, else 0."""
+    """A block RAM's read port with its output register: q is mem[addr] two edges after an enabled
+    read (words read while not issuing travel with valid = 0 and are ignored)."""
+    word = Signal(q.val)
 
     @always(clk.posedge)
     def read():
         if enable:
-            q.next = mem[addr]
-        else:
-            q.next = 0
+            word.next = mem[addr]
 
-    return read
+    @always(clk.posedge)
+    def out_reg():  # a BRAM's output register (ECP5 DP16KD OUTREG): the slow clock-to-out ends here
+        q.next = word
+
+    return read, out_reg
 
 
 @block
 def _flags(clk, rst, d_valid, d_first, d_last, q_valid, q_first, q_last):
-    """The issue flags, registered to travel with the operand words out of the read ports."""
-
-    @always_seq(clk.posedge, reset=rst)
-    def reg():
-        q_valid.next = d_valid
-        q_first.next = d_first
-        q_last.next = d_last
-
-    return reg
+    """The issue flags, delayed to travel with the operand words out of the read ports."""
+    return [delay(clk, rst, d, q, READ_LATENCY_CYCLES) for d, q in ((d_valid, q_valid), (d_first, q_first),
+                                                                    (d_last, q_last))]
 
 
 @block
@@ -82,14 +80,17 @@ def _lane(word, lo: int, q):
 @block
 def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg_n, bias_mem, m0_mem, shift_mem,
             zp, qmin, qmax, bank, rd_addr, rd_data, write):
-    """Column j's drain bookkeeping, requant and result bank.
+    """Column j's drain bookkeeping, requant pipeline and result bank.
 
     meta = (mbase, ofs, nin, nb, last) of the fold draining in this column: taken
-    from column j-1 (one cycle ahead on the same schedule) at this column's load."""
+    from column j-1 (one cycle ahead on the same schedule) at this column's load. A
+    result leaves the array with its bank address; both pass the REQUANT_STAGES of the
+    requant pipeline and `write` strobes as the int8 value lands in the bank."""
     mbase, ofs, nin, nb, last = meta
     p_mbase, p_ofs, p_nin, p_nb, p_last = prev_meta
     step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
-    addr = _count()
+    addr, waddr = _count(), _count()
+    live = Signal(bool(0))
     bias = signed(BIAS_BITS)
     m0 = unsigned(M0_BITS)
     shift = signed(SHIFT_BITS)
@@ -115,20 +116,20 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     def where():
         addr.next = ofs + mbase + row
         if valid and mbase + row < cfg_m and nin < cfg_n:
-            write.next = 1
+            live.next = 1
         else:
-            write.next = 0
+            live.next = 0
 
     @always(clk.posedge)
     def store():
         if write:
-            bank[addr].next = q
+            bank[waddr].next = q
 
     @always(clk.posedge)
     def read():
         rd_data.next = bank[rd_addr]
 
-    rq = requant_unit(acc, bias, m0, shift, zp, qmin, qmax, q)
+    rq = requant_pipeline(clk, rst, acc, bias, m0, shift, zp, qmin, qmax, live, addr, q, write, waddr)
     return take, where, params, store, read, rq
 
 
@@ -170,7 +171,8 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     p = _count()
     rt, ct, g = _count(), _count(), _count()
     a_gbase, a_base, b_base = _count(), _count(), _count()
-    period = _count()
+    # the run's loop bounds minus one, registered at start: the counters compare against registers
+    k_last, period_last, rt_last, ct_last, g_last = _count(), _count(), _count(), _count(), _count()
     a_addr, b_addr = _count(), _count()
     iss_valid, iss_first, iss_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     in_valid, in_first, in_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
@@ -178,16 +180,12 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
 
     @always_comb
     def issue():
-        if cfg_k > R:
-            period.next = cfg_k
-        else:
-            period.next = R
         a_addr.next = a_base + p
         b_addr.next = b_base + p
         if issuing and p < cfg_k:
             iss_valid.next = 1
             iss_first.next = p == 0
-            iss_last.next = p == cfg_k - 1
+            iss_last.next = p == k_last
         else:
             iss_valid.next = 0
             iss_first.next = 0
@@ -215,7 +213,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
 
     @always_comb
     def drain_last():
-        d_last.next = d_rt == cfg_row_tiles - 1 and d_ct == cfg_col_tiles - 1 and d_g == cfg_groups - 1
+        d_last.next = d_rt == rt_last and d_ct == ct_last and d_g == g_last
 
     metas = [(_count(), _count(), _count(), _count(), Signal(bool(0))) for _ in range(C)]
     rd_addr = _count()
@@ -227,7 +225,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
         insts.append(_column(clk, rst, j, accs[j], valids[j], rows[j], loads[j], prev, metas[j], cfg_m, cfg_n,
                              bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, banks[j], rd_addr,
                              rd_data[j], writes[j]))
-    finish = Signal(bool(0))
+    finish, written = Signal(bool(0)), Signal(bool(0))  # the last result leaves the array; it is written
     last_meta = metas[C - 1][4]
     last_valid, last_row = valids[C - 1], rows[C - 1]
 
@@ -237,6 +235,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
 
     # ---- result stream: beat b is bank word b (the words are laid out in stream order) -------------
     streaming, draining, counting = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    reading = Signal(bool(0))  # the first operand is in the read ports' output registers
     beat, beats = _count(), _count()
     o_last = Signal(bool(0))
 
@@ -262,6 +261,15 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             streaming.next = 0
             draining.next = 0
             counting.next = 0
+            reading.next = 0
+            k_last.next = cfg_k - 1
+            if cfg_k > R:
+                period_last.next = cfg_k - 1
+            else:
+                period_last.next = R - 1
+            rt_last.next = cfg_row_tiles - 1
+            ct_last.next = cfg_col_tiles - 1
+            g_last.next = cfg_groups - 1
             cycles.next = 0
             p.next = 0
             rt.next = 0
@@ -279,18 +287,19 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             d_nb.next = 0
             d_gn.next = 0
         elif running:
-            counting.next = 1  # the first operand leaves the read ports: the array's cycles start
+            reading.next = 1
+            counting.next = reading  # the first operand leaves the read ports: the array's cycles start
             if counting:
                 cycles.next = cycles + 1
             if issuing:
-                if p == period - 1:
+                if p == period_last:
                     p.next = 0
-                    if rt == cfg_row_tiles - 1:
+                    if rt == rt_last:
                         rt.next = 0
                         b_base.next = b_base + cfg_k
-                        if ct == cfg_col_tiles - 1:
+                        if ct == ct_last:
                             ct.next = 0
-                            if g == cfg_groups - 1:
+                            if g == g_last:
                                 issuing.next = 0
                             else:
                                 g.next = g + 1
@@ -305,11 +314,11 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 else:
                     p.next = p + 1
             if load0:
-                if d_rt == cfg_row_tiles - 1:
+                if d_rt == rt_last:
                     d_rt.next = 0
                     d_mbase.next = 0
                     d_ofs.next = d_ofs + cfg_m
-                    if d_ct == cfg_col_tiles - 1:
+                    if d_ct == ct_last:
                         d_ct.next = 0
                         d_g.next = d_g + 1
                         d_nin.next = 0
@@ -322,7 +331,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 else:
                     d_rt.next = d_rt + 1
                     d_mbase.next = d_mbase + R
-            if finish:
+            if written:
                 running.next = 0
                 done.next = 1
                 draining.next = 1
@@ -337,7 +346,8 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             else:
                 beat.next = beat + 1
 
-    insts += [drain_last, finished, stream, control, pack(rd_data, out_data), pack(writes, obs_write)]
+    insts += [drain_last, finished, delay(clk, rst, finish, written, REQUANT_STAGES), stream, control,
+              pack(rd_data, out_data), pack(writes, obs_write)]
     return insts
 
 

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import cocotb
-import numpy as np
 
-from rtl.layout import job_for, results, words
+from rtl.layout import results, words
 from rtl.tb.driver import EngineDriver
 
 
@@ -41,33 +40,22 @@ async def run_job(dut):
 
 
 async def _run_model(drv: EngineDriver, job: dict, engine) -> dict:
-    from hwsim.cycle import gemm_operands, gemm_result
-    from hwsim.mapping import GEMM_OPS
-    from quant.int_exec import INT_KERNELS
+    from rtl.model_run import model_runs
 
-    graph = job["graph"]
-    x = job["images"]
     progress = Path(job["progress"]) if job.get("progress") else None
-    gemm_nodes = [n for n in graph.nodes if n.op in GEMM_OPS]
-    total, finished = len(gemm_nodes) * x.shape[0], 0
-    tensors = {graph.input_name: x}
-    layers = []
-    for node in graph.nodes:
-        inputs = [tensors[t] for t in node.inputs]
-        if node.op not in GEMM_OPS:
-            tensors[node.output] = INT_KERNELS[node.op].run(node, inputs)
-            continue
-        a, w, _ = gemm_operands(node, inputs[0], batch=1)  # (images, G, M, K), (G, K, N)
-        outs, cycles = [], []
-        for img in range(a.shape[0]):
-            gj = job_for(node, a[img], w)
-            ws = words(gj, engine)
-            beats, cyc, _ = await drv.layer(ws, weights=img == 0)
-            outs.append(results(beats, gj, engine.array))
-            cycles.append(cyc)
-            finished += 1
-            if progress is not None:
-                progress.write_text(f"{finished} {total}\n")
-        tensors[node.output] = gemm_result(node, np.stack(outs), batch=1).astype(np.int8)
-        layers.append({"name": node.name, "rtl_cycles": cycles})
-    return {"output": tensors[graph.output], "layers": layers}
+    finished = 0
+
+    def step() -> None:
+        nonlocal finished
+        finished += 1
+        if progress is not None:
+            progress.write_text(f"{finished}\n")
+
+    runs = model_runs(job["graph"], job["images"], engine, step)
+    try:
+        ws, load_weights = next(runs)
+        while True:
+            beats, cycles, _ = await drv.layer(ws, weights=load_weights)
+            ws, load_weights = runs.send((beats, cycles))
+    except StopIteration as stop:
+        return stop.value

@@ -120,7 +120,7 @@ def test_sim_json_reports_bit_and_cycle_exactness(capsys, rtl_build):
     assert code == 0 and doc["bit_exact"] is True and doc["images"] == 1
     assert doc["layers"][0]["name"] == "node_conv2d"
     assert all(layer["rtl_cycles"] == layer["hwsim_cycles"] for layer in doc["layers"])
-    assert doc["layers"][0]["hwsim_cycles"] == 2473  # 98 folds of K = 25: 97 * 25 + 25 + 16 + 8 - 1
+    assert doc["layers"][0]["hwsim_cycles"] == 2481  # 98 folds of K = 25: 97 * 25 + 25 + 16 + 8 - 1 + 8 (writeback)
 
 
 def test_sim_bad_input(capsys, tmp_path):

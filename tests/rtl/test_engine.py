@@ -6,7 +6,7 @@ import pytest
 from hwsim.config import AcceleratorConfig
 from hwsim.cycle import simulate_gemm
 from hwsim.mapping import Gemm, plan
-from hwsim.timing import compute_cycles
+from hwsim.timing import WRITEBACK_CYCLES, compute_cycles
 from quant.fixedpoint import quantize_multiplier, requantize
 from rtl.engine import READ_LATENCY_CYCLES
 from rtl.layout import GemmJob, engine_for
@@ -52,9 +52,11 @@ def test_tile_engine_is_bit_and_cycle_exact(simulator, rtl_build, jobs):
         model = simulate_gemm(job.a[None], job.b, p)
         assert got["cycles"] == compute_cycles(p) == model.cycles, job.name
         # the cycle each result is written, column by column, against the cycle the model's output
-        # leaves the array (RTL cycles count from start, one read-latency cycle before the array's)
+        # leaves the array plus the writeback stages (RTL cycles count from start, one read-latency
+        # cycle before the array's)
         columns = np.arange(job.n) % COLS
         for col in range(COLS):
             rtl_cycles = sorted(t for t, c in got["events"] if c == col)
-            model_cycles = sorted((model.out_cycle[:, :, columns == col] + READ_LATENCY_CYCLES).ravel().tolist())
+            written = model.out_cycle[:, :, columns == col] + READ_LATENCY_CYCLES + WRITEBACK_CYCLES
+            model_cycles = sorted(written.ravel().tolist())
             assert rtl_cycles == model_cycles, (job.name, col)

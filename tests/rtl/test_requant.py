@@ -36,6 +36,12 @@ def vectors(seed: int = 0) -> dict:
         # saturation of the int8 output and extreme accumulators
         _block(rng, 8, 5, -128, 127, [INT32_MIN, INT32_MAX, INT32_MIN + 1, -1, 0, 1, 1 << 30, -(1 << 30)],
                0, INT32_MAX, [0, 0, 0, 0, 0, 0, -1, -1]),
+        # right shifts past the pipeline's 33-bit shifter (up to the verifier's 62) and the widest left
+        # shifts, on extreme accumulators: the clamped shift amounts must give what the full ones give
+        _block(rng, n, rng.integers(-128, 128, n), -128, 127,
+               np.clip(rng.choice([INT32_MIN, INT32_MAX, -1, 1, 0, -(1 << 30)], n) + rng.integers(-3, 4, n),
+                       INT32_MIN, INT32_MAX), 0,
+               rng.integers(0, 1 << 31, n), rng.choice([-31, -30, -1, 30, 31, 32, 33, 34, 40, 62], n)),
         # power-of-two mode (m0 = 2^30: a pure shifter) and m0 = 0
         _block(rng, n, rng.integers(-128, 128, n), -128, 127, rng.integers(-(1 << 24), 1 << 24, n), 0,
                rng.choice([0, 1 << 30], n), rng.integers(0, 31, n)),

@@ -1,0 +1,46 @@
+"""The host's walk of a quantized network over the tile engine, written once as a generator and driven
+by either simulation path: the cocotb driver (rtl.tb.engine_tb) or the compiled Verilator harness
+(rtl.harness).
+
+Every Conv/Dense runs on the engine (requant in RTL), image by image, weights loaded with the first
+image; every other op runs in quant's integer kernels (the host ops of rtl.e2e.host_ops). The
+generator yields (Words, load_weights) per layer run and is sent back (result beats, engine cycles).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import numpy as np
+
+from hwsim.cycle import gemm_operands, gemm_result
+from hwsim.mapping import GEMM_OPS
+from quant.int_exec import INT_KERNELS
+from quant.ir import Graph
+from rtl.layout import Words, job_for, results, words
+from rtl.params import EngineParams
+
+LayerRun = Generator[tuple[Words, bool], tuple[list[int], int], dict]
+
+
+def model_runs(graph: Graph, images: np.ndarray, engine: EngineParams,
+               on_layer_run: Callable[[], None] | None = None) -> LayerRun:
+    """Yield each GEMM layer run; return {"output": the graph output, "layers": [{name, rtl_cycles}]}."""
+    tensors = {graph.input_name: images}
+    layers = []
+    for node in graph.nodes:
+        inputs = [tensors[t] for t in node.inputs]
+        if node.op not in GEMM_OPS:
+            tensors[node.output] = INT_KERNELS[node.op].run(node, inputs)
+            continue
+        a, w, _ = gemm_operands(node, inputs[0], batch=1)  # (images, G, M, K), (G, K, N)
+        outs, cycles = [], []
+        for img in range(a.shape[0]):
+            job = job_for(node, a[img], w)
+            beats, cyc = yield words(job, engine), img == 0
+            outs.append(results(beats, job, engine.array))
+            cycles.append(cyc)
+            if on_layer_run is not None:
+                on_layer_run()
+        tensors[node.output] = gemm_result(node, np.stack(outs), batch=1).astype(np.int8)
+        layers.append({"name": node.name, "rtl_cycles": cycles})
+    return {"output": tensors[graph.output], "layers": layers}
