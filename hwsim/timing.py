@@ -25,9 +25,11 @@ Derivation (hwsim.cycle simulates exactly this, register by register):
     streaming; each result leaves the bottom PE's register one cycle after its
     MAC. Either way the last result of the layer appears at cycle
     (F - 1) * P + T + 2R + C - 2, counting from 0.
-  * Each result then passes the writeback pipeline (the requantizer's register stages, rtl.requant)
-    before it is written to SRAM: WRITEBACK_CYCLES = 8 more cycles after the last result leaves.
-  * A 1 x 1 array therefore takes F * T + 2 + 8 = MACs + 10 cycles.
+  * Each result then passes the writeback pipeline before it is written to SRAM: two accumulate
+    stages (the accumulator memory's read and output register, for the earlier K chunks' partial
+    sum) and the requantizer's 8 register stages (rtl.engine, rtl.requant): WRITEBACK_CYCLES = 10
+    more cycles after the last result leaves.
+  * A 1 x 1 array therefore takes F * T + 2 + 10 = MACs + 12 cycles.
 
 SCALE-Sim 3.0 ("scalesim", its compute model, CALC bandwidth = no stalls):
 every fold pays its fill, stream and drain one after another,
@@ -47,7 +49,7 @@ from __future__ import annotations
 from hwsim.config import Dataflow
 from hwsim.mapping import FoldPlan
 
-WRITEBACK_CYCLES = 8  # register stages between the array's bottom edge and the SRAM write (rtl.requant)
+WRITEBACK_CYCLES = 10  # register stages from the array's bottom edge to the SRAM write: accumulate (2) + requant (8)
 
 
 def compute_cycles(p: FoldPlan) -> int:

@@ -4,6 +4,7 @@ with quant's integer executor and each layer's RTL cycles with hwsim's. Verilato
 free in a compiled harness (rtl.harness); Icarus runs it under cocotb (rtl.tb.engine_tb)."""
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 import time
@@ -15,9 +16,8 @@ import numpy as np
 
 from hwsim.analytical import map_graph
 from hwsim.config import AcceleratorConfig, Dataflow
-from hwsim.cycle import gemm_operands
-from hwsim.mapping import GEMM_OPS, gemm_of, plan
-from hwsim.timing import compute_cycles
+from hwsim.cycle import compile_schedules, gemm_operands
+from hwsim.mapping import GEMM_OPS
 from quant.int_exec import run_int
 from quant.ir import Graph, Op
 from rtl.harness import HarnessDriver, build_harness
@@ -105,17 +105,25 @@ def host_ops(qgraph: Graph) -> tuple[str, ...]:
 
 def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
                    source: str = "", build_root: Path | None = None,
-                   advance: Callable[[int], None] | None = None) -> RtlSimResult:
+                   advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None) -> RtlSimResult:
+    """cfg: the accelerator whose tiler schedules each layer (default: edge8 at the array's size); the RTL
+    runs every GEMM layer as the mapper's chunks and takes their compute cycles, K chunks accumulating
+    in the engine's accumulator memory. The RTL is output-stationary whatever cfg's dataflow."""
     engine = engine_for(gemm_jobs(qgraph, x_q), array)
-    cfg = AcceleratorConfig(rows=array.rows, cols=array.cols, dataflow=Dataflow.OS, acc_bits=array.acc_bits)
-    hwsim_cycles = {n.name: compute_cycles(plan(gemm_of(n, batch=1), cfg)) for n in qgraph.nodes if n.op in GEMM_OPS}
+    base = cfg or AcceleratorConfig()
+    cfg = dataclasses.replace(base, rows=array.rows, cols=array.cols, dataflow=Dataflow.OS, acc_bits=array.acc_bits,
+                              fuse_pool=False)
+    schedules = compile_schedules(qgraph, cfg, batch=1)
+    chunks = {s.node.name: list(s.steps) for s in schedules}
+    hwsim_cycles = {s.node.name: s.mapping.compute_cycles for s in schedules}
     if simulator == "verilator":
         binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
-        report = _run_harness(binary, qgraph, x_q, engine, advance)
+        report = _run_harness(binary, qgraph, x_q, engine, advance, chunks)
     else:
         with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
             progress_file = Path(tmp) / "progress"
-            job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file)}
+            job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file),
+                   "chunks": chunks}
             t0 = time.perf_counter()
             build_engine(engine, simulator, Path(build_root) if build_root else None)
             build_s = time.perf_counter() - t0
@@ -132,11 +140,11 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
 
 
 def _run_harness(binary: Path, qgraph: Graph, x_q: np.ndarray, engine: EngineParams,
-                 advance: Callable[[int], None] | None) -> dict:
+                 advance: Callable[[int], None] | None, chunks: dict) -> dict:
     """Drive the network's layer runs through the compiled Verilator harness."""
     t0 = time.perf_counter()
     with HarnessDriver(binary) as drv:
-        runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None)
+        runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None, chunks)
         try:
             ws, load_weights = next(runs)
             while True:
@@ -182,6 +190,6 @@ def report_check(simulator: str = "verilator", build_root: Path | None = None):
         layers = sum(1 for n in qgraph.nodes if n.op in GEMM_OPS)
         advance = progress(f"RTL {simulator}", layers * len(x_q), "layer runs")
         result = simulate_model(qgraph, x_q, ArrayParams(cfg.rows, cfg.cols, acc_bits=cfg.acc_bits), simulator,
-                                source, build_root, advance=advance)
+                                source, build_root, advance=advance, cfg=cfg)
         return result.to_dict()
     return check

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block
 
+from hwsim.timing import WRITEBACK_CYCLES
 from rtl.array import pack, row_bits, signed, systolic_array, unsigned
 from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
 from rtl.requant import REQUANT_STAGES, delay, requant_pipeline
 
+ACCUMULATE_STAGES = 2  # the accumulator memory's read and output register
+WRITEBACK_STAGES = ACCUMULATE_STAGES + REQUANT_STAGES
+assert WRITEBACK_STAGES == WRITEBACK_CYCLES, "the hardware and hwsim's timing must count the same pipeline"
 READ_LATENCY_CYCLES = 2  # start -> first operand at the array edge: the block-RAM read and its output register
 
 
@@ -78,19 +82,25 @@ def _lane(word, lo: int, q):
 
 
 @block
-def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg_n, bias_mem, m0_mem, shift_mem,
-            zp, qmin, qmax, bank, rd_addr, rd_data, write):
+def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg_n, cfg_first, cfg_last, bias_mem,
+            m0_mem, shift_mem, zp, qmin, qmax, psums, bank, rd_addr, rd_data, write):
     """Column j's drain bookkeeping, requant pipeline and result bank.
 
     meta = (mbase, ofs, nin, nb, last) of the fold draining in this column: taken
     from column j-1 (one cycle ahead on the same schedule) at this column's load. A
-    result leaves the array with its bank address; both pass the REQUANT_STAGES of the
+    result leaves the array with its bank address. The two accumulate stages (the accumulator
+    memory's read and its output register) add the partial sum
+    of the earlier K chunks (its `psums` word, unless cfg_first); on a chunk that is not the
+    last the sum goes back to `psums`, on the last it passes the REQUANT_STAGES of the
     requant pipeline and `write` strobes as the int8 value lands in the bank."""
     mbase, ofs, nin, nb, last = meta
     p_mbase, p_ofs, p_nin, p_nb, p_last = prev_meta
     step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
-    addr, waddr = _count(), _count()
-    live = Signal(bool(0))
+    addr, waddr, addr0, addr1 = _count(), _count(), _count(), _count()
+    live, live0, live1, final = Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    v0, v1, old, old1, total = (signed(len(acc)) for _ in range(5))
+    bias0, m0_0, shift0 = signed(BIAS_BITS), unsigned(M0_BITS), signed(SHIFT_BITS)  # the params, riding along
+    bias1, m0_1, shift1 = signed(BIAS_BITS), unsigned(M0_BITS), signed(SHIFT_BITS)
     bias = signed(BIAS_BITS)
     m0 = unsigned(M0_BITS)
     shift = signed(SHIFT_BITS)
@@ -120,6 +130,39 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
         else:
             live.next = 0
 
+    @always_seq(clk.posedge, reset=rst)
+    def accumulate_valid():
+        live0.next = live
+        live1.next = live0
+
+    @always(clk.posedge)
+    def accumulate():  # two stages: the psums block RAM's read and its output register, the value beside
+        v0.next = acc
+        addr0.next = addr
+        old.next = psums[addr]
+        bias0.next = bias
+        m0_0.next = m0
+        shift0.next = shift
+        v1.next = v0
+        addr1.next = addr0
+        old1.next = old
+        bias1.next = bias0
+        m0_1.next = m0_0
+        shift1.next = shift0
+
+    @always_comb
+    def add():
+        if cfg_first:
+            total.next = v1
+        else:
+            total.next = v1 + old1
+        final.next = live1 and cfg_last
+
+    @always(clk.posedge)
+    def keep():  # a chunk that is not the last leaves its partial sums for the next
+        if live1 and not cfg_last:
+            psums[addr1].next = total
+
     @always(clk.posedge)
     def store():
         if write:
@@ -129,14 +172,15 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     def read():
         rd_data.next = bank[rd_addr]
 
-    rq = requant_pipeline(clk, rst, acc, bias, m0, shift, zp, qmin, qmax, live, addr, q, write, waddr)
-    return take, where, params, store, read, rq
+    rq = requant_pipeline(clk, rst, total, bias1, m0_1, shift1, zp, qmin, qmax, final, addr1, q, write, waddr)
+    return take, where, params, accumulate_valid, accumulate, add, keep, store, read, rq
 
 
 @block
 def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 cfg_m, cfg_k, cfg_n, cfg_groups, cfg_row_tiles, cfg_col_tiles, cfg_zp, cfg_qmin, cfg_qmax,
-                start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
+                cfg_kstride, cfg_a_start, cfg_b_start, cfg_o_start, cfg_ostride, cfg_p_start, cfg_first, cfg_last,
+                cfg_beats, start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
                 params: EngineParams):
     ap = params.array
     R, C, D, W = ap.rows, ap.cols, ap.data_bits, ap.acc_bits
@@ -220,11 +264,12 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     rd_data = [signed(D) for _ in range(C)]
     writes = [Signal(bool(0)) for _ in range(C)]
     banks = [[signed(D) for _ in range(params.out_depth)] for _ in range(C)]
+    psums = [[signed(W) for _ in range(params.out_depth)] for _ in range(C)]  # the accumulator memory
     for j in range(C):
         prev = (d_mbase, d_ofs, d_nin, d_nb, d_last) if j == 0 else metas[j - 1]
         insts.append(_column(clk, rst, j, accs[j], valids[j], rows[j], loads[j], prev, metas[j], cfg_m, cfg_n,
-                             bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, banks[j], rd_addr,
-                             rd_data[j], writes[j]))
+                             cfg_first, cfg_last, bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, psums[j],
+                             banks[j], rd_addr, rd_data[j], writes[j]))
     finish, written = Signal(bool(0)), Signal(bool(0))  # the last result leaves the array; it is written
     last_meta = metas[C - 1][4]
     last_valid, last_row = valids[C - 1], rows[C - 1]
@@ -275,17 +320,18 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             rt.next = 0
             ct.next = 0
             g.next = 0
-            a_gbase.next = 0
-            a_base.next = 0
-            b_base.next = 0
+            a_gbase.next = cfg_a_start
+            a_base.next = cfg_a_start
+            b_base.next = cfg_b_start
             d_rt.next = 0
             d_ct.next = 0
             d_g.next = 0
             d_mbase.next = 0
-            d_ofs.next = 0
+            d_ofs.next = cfg_o_start
             d_nin.next = 0
-            d_nb.next = 0
-            d_gn.next = 0
+            d_nb.next = cfg_p_start
+            d_gn.next = cfg_p_start
+            beats.next = cfg_beats
         elif running:
             reading.next = 1
             counting.next = reading  # the first operand leaves the read ports: the array's cycles start
@@ -296,28 +342,28 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                     p.next = 0
                     if rt == rt_last:
                         rt.next = 0
-                        b_base.next = b_base + cfg_k
+                        b_base.next = b_base + cfg_kstride
                         if ct == ct_last:
                             ct.next = 0
                             if g == g_last:
                                 issuing.next = 0
                             else:
                                 g.next = g + 1
-                                a_gbase.next = a_base + cfg_k
-                                a_base.next = a_base + cfg_k
+                                a_gbase.next = a_base + cfg_kstride
+                                a_base.next = a_base + cfg_kstride
                         else:
                             ct.next = ct + 1
                             a_base.next = a_gbase
                     else:
                         rt.next = rt + 1
-                        a_base.next = a_base + cfg_k
+                        a_base.next = a_base + cfg_kstride
                 else:
                     p.next = p + 1
             if load0:
                 if d_rt == rt_last:
                     d_rt.next = 0
                     d_mbase.next = 0
-                    d_ofs.next = d_ofs + cfg_m
+                    d_ofs.next = d_ofs + cfg_ostride
                     if d_ct == ct_last:
                         d_ct.next = 0
                         d_g.next = d_g + 1
@@ -334,9 +380,8 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             if written:
                 running.next = 0
                 done.next = 1
-                draining.next = 1
+                draining.next = beats != 0  # a chunk that is not the layer's last streams nothing
                 beat.next = 0
-                beats.next = d_ofs
         elif draining:  # one cycle for the banks' read port to fetch beat 0 (the last write has landed)
             draining.next = 0
             streaming.next = 1
@@ -346,7 +391,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             else:
                 beat.next = beat + 1
 
-    insts += [drain_last, finished, delay(clk, rst, finish, written, REQUANT_STAGES), stream, control,
+    insts += [drain_last, finished, delay(clk, rst, finish, written, WRITEBACK_STAGES), stream, control,
               pack(rd_data, out_data), pack(writes, obs_write)]
     return insts
 
@@ -360,7 +405,9 @@ def engine_ports(params: EngineParams) -> dict:
         ld_data=unsigned(params.load_bits),
         cfg_m=_count(), cfg_k=_count(), cfg_n=_count(), cfg_groups=_count(), cfg_row_tiles=_count(),
         cfg_col_tiles=_count(), cfg_zp=signed(ap.data_bits), cfg_qmin=signed(ap.data_bits),
-        cfg_qmax=signed(ap.data_bits),
+        cfg_qmax=signed(ap.data_bits), cfg_kstride=_count(), cfg_a_start=_count(), cfg_b_start=_count(),
+        cfg_o_start=_count(), cfg_ostride=_count(), cfg_p_start=_count(), cfg_first=Signal(bool(0)),
+        cfg_last=Signal(bool(0)), cfg_beats=_count(),
         start=Signal(bool(0)), busy=Signal(bool(0)), done=Signal(bool(0)), cycles=unsigned(32),
         out_valid=Signal(bool(0)), out_ready=Signal(bool(0)), out_data=unsigned(ap.cols * ap.data_bits),
         out_last=Signal(bool(0)), obs_write=unsigned(ap.cols),

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from rtl.emit import generator_digest, write_engine
-from rtl.layout import Words
+from rtl.layout import CONFIG_PORTS, Words
 from rtl.params import EngineParams
 from rtl.simulate import SimulationError, default_build_root, tool_env
 
@@ -79,20 +79,24 @@ class HarnessDriver:
     def load(self, sel: int, words: list[int]) -> None:
         self._send(f"L {sel} {len(words)} " + " ".join(f"{w:x}" for w in words) + "\n")
 
-    def layer(self, w: Words, weights: bool = True, inputs: bool = True) -> tuple[list[int], int]:
-        """Load (weights and params unless already there, inputs), run, read back: (result beats, cycles)."""
+    def layer(self, w: Words, weights: bool = True, inputs: bool = True) -> tuple[list[int], list[int]]:
+        """Load (weights and params unless already there, inputs), run each of the layer's runs (one, or
+        the tiler's chunks), read back: (result beats, cycles per run)."""
         if weights:
             self.load(1, w.b)
             self.load(2, w.params)
         if inputs:
             self.load(0, w.a)
-        c = w.config
-        self._send("R " + " ".join(str(c[k]) for k in ("cfg_m", "cfg_k", "cfg_n", "cfg_groups", "cfg_row_tiles",
-                                                           "cfg_col_tiles", "cfg_zp", "cfg_qmin", "cfg_qmax")) + "\n")
-        cycles, beats, *data = self._answer("C")
-        if int(beats) != w.beats:
-            raise SimulationError(f"the engine streamed {beats} result words, not {w.beats}")
-        return [int(x, 16) for x in data], int(cycles)
+        for c in w.run_configs:
+            self._send("R " + " ".join(str(c[k]) for k in CONFIG_PORTS) + "\n")
+        cycles, data = [], []
+        for c in w.run_configs:
+            ran, beats, *words = self._answer("C")
+            if int(beats) != c["cfg_beats"]:
+                raise SimulationError(f"the engine streamed {beats} result words, not {c['cfg_beats']}")
+            cycles.append(int(ran))
+            data += words
+        return [int(x, 16) for x in data], cycles
 
     def stats(self) -> tuple[int, int, float]:
         """(driven cycles, free-run engine cycles, seconds of free running) so far."""

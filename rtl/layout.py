@@ -4,6 +4,7 @@ Pure numpy; the cocotb driver and the tests use it, the hardware is documented i
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -55,8 +56,13 @@ class Words:
     a: list[int]
     b: list[int]
     params: list[int]
-    config: dict[str, int]
+    config: dict[str, int]  # the whole layer in one run
     live_lanes: list[int]  # per result word streamed back: the lanes holding output channels (the rest lie past N)
+    runs: tuple[dict[str, int], ...] = ()  # the layer as the tiler's chunks (chunk_runs); empty: (config,)
+
+    @property
+    def run_configs(self) -> tuple[dict[str, int], ...]:
+        return self.runs or (self.config,)
 
     @property
     def beats(self) -> int:
@@ -66,9 +72,14 @@ class Words:
     @property
     def limit_cycles(self) -> int:
         """A generous bound on a run: every fold at its period plus fill and drain, doubled."""
-        c = self.config
-        folds = c["cfg_groups"] * c["cfg_row_tiles"] * c["cfg_col_tiles"]
-        return 2 * (folds * (c["cfg_k"] + 512) + 1024)
+        return max(run_limit_cycles(c) for c in self.run_configs)
+
+
+def run_limit_cycles(c: dict[str, int]) -> int:
+    """A generous bound on one run: every fold at its period plus fill and drain, doubled (the harness
+    computes the same)."""
+    folds = c["cfg_groups"] * c["cfg_row_tiles"] * c["cfg_col_tiles"]
+    return 2 * (folds * (c["cfg_k"] + 512) + 1024)
 
 
 def tiles(job: GemmJob, ap: ArrayParams) -> tuple[int, int]:
@@ -133,9 +144,38 @@ def words(job: GemmJob, engine: EngineParams) -> Words:
               for bb, mm, s in zip(bias, m0, shift, strict=True)]
     assert SHIFT_BITS == 8 and BIAS_BITS == 32
     config = {"cfg_m": m, "cfg_k": k, "cfg_n": n, "cfg_groups": g, "cfg_row_tiles": rt, "cfg_col_tiles": ct,
-              "cfg_zp": job.zero_point, "cfg_qmin": job.qmin, "cfg_qmax": job.qmax}
+              "cfg_zp": job.zero_point, "cfg_qmin": job.qmin, "cfg_qmax": job.qmax, "cfg_kstride": k,
+              "cfg_a_start": 0, "cfg_b_start": 0, "cfg_o_start": 0, "cfg_ostride": m, "cfg_p_start": 0,
+              "cfg_first": 1, "cfg_last": 1, "cfg_beats": g * ct * m}
     live = [min(C, n - tile * C) for _ in range(g) for tile in range(ct) for _ in range(m)]  # word (g, ct, m)
     return Words(a=_pack(a_words, D), b=_pack(b_words, D), params=params, config=config, live_lanes=live)
+
+
+CONFIG_PORTS = ("cfg_m", "cfg_k", "cfg_n", "cfg_groups", "cfg_row_tiles", "cfg_col_tiles", "cfg_zp", "cfg_qmin",
+                "cfg_qmax", "cfg_kstride", "cfg_a_start", "cfg_b_start", "cfg_o_start", "cfg_ostride", "cfg_p_start",
+                "cfg_first", "cfg_last", "cfg_beats")  # the order rtl/harness.cpp reads them in
+
+
+def chunk_runs(w: Words, job: GemmJob, ap: ArrayParams, chunks) -> Words:
+    """The layer as the tiler's chunks, in order: each (g, m0, m, k0, k, n0, n) one run of the engine over
+    the loaded memories (hwsim.tiling.Step has these fields). Its K chunks accumulate in the engine's
+    accumulator memory; the last chunk of an output tile requantizes; the layer's last run streams
+    every result word back. m0 and n0 must lie on array tiles (the tiler's tiles are array-aligned)."""
+    R, C = ap.rows, ap.cols
+    rt_all, ct_all = tiles(job, ap)
+    runs = []
+    for i, s in enumerate(chunks):
+        if s.m0 % R or s.n0 % C:
+            raise ConfigError(f"{job.name}: chunk at m0 = {s.m0}, n0 = {s.n0} is not on the {R}x{C} array's tiles")
+        rt0, ct0 = s.m0 // R, s.n0 // C
+        runs.append(w.config | {
+            "cfg_m": s.m, "cfg_k": s.k, "cfg_n": s.n, "cfg_groups": 1, "cfg_row_tiles": math.ceil(s.m / R),
+            "cfg_col_tiles": math.ceil(s.n / C), "cfg_kstride": job.k,
+            "cfg_a_start": (s.g * rt_all + rt0) * job.k + s.k0, "cfg_b_start": (s.g * ct_all + ct0) * job.k + s.k0,
+            "cfg_o_start": (s.g * ct_all + ct0) * job.m + s.m0, "cfg_ostride": job.m,
+            "cfg_p_start": s.g * job.n + s.n0, "cfg_first": int(s.k0 == 0), "cfg_last": int(s.k0 + s.k == job.k),
+            "cfg_beats": w.config["cfg_beats"] if i == len(chunks) - 1 else 0})
+    return dataclasses.replace(w, runs=tuple(runs))
 
 
 def results(beats: list[int], job: GemmJob, ap: ArrayParams) -> np.ndarray:

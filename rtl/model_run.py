@@ -4,7 +4,8 @@ by either simulation path: the cocotb driver (rtl.tb.engine_tb) or the compiled 
 
 Every Conv/Dense runs on the engine (requant in RTL), image by image, weights loaded with the first
 image; every other op runs in quant's integer kernels (the host ops of rtl.e2e.host_ops). The
-generator yields (Words, load_weights) per layer run and is sent back (result beats, engine cycles).
+generator yields (Words, load_weights) per layer run and is sent back (result beats, engine cycles of
+each of the layer's runs).
 """
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from hwsim.cycle import gemm_operands, gemm_result
 from hwsim.mapping import GEMM_OPS
 from quant.int_exec import INT_KERNELS
 from quant.ir import Graph
-from rtl.layout import Words, job_for, results, words
+from rtl.layout import Words, chunk_runs, job_for, results, words
 from rtl.params import EngineParams
 
-LayerRun = Generator[tuple[Words, bool], tuple[list[int], int], dict]
+LayerRun = Generator[tuple[Words, bool], tuple[list[int], list[int]], dict]
 
 
 def model_runs(graph: Graph, images: np.ndarray, engine: EngineParams,
-               on_layer_run: Callable[[], None] | None = None) -> LayerRun:
-    """Yield each GEMM layer run; return {"output": the graph output, "layers": [{name, rtl_cycles}]}."""
+               on_layer_run: Callable[[], None] | None = None, chunks: dict | None = None) -> LayerRun:
+    """Yield each GEMM layer run; return {"output": the graph output, "layers": [{name, rtl_cycles}]}.
+    chunks: per layer name, the tiler's steps (hwsim.tiling.Step): the layer then runs as those chunks
+    (rtl.layout.chunk_runs) and its cycles are their sum; without, each layer runs whole."""
     tensors = {graph.input_name: images}
     layers = []
     for node in graph.nodes:
@@ -36,9 +39,12 @@ def model_runs(graph: Graph, images: np.ndarray, engine: EngineParams,
         outs, cycles = [], []
         for img in range(a.shape[0]):
             job = job_for(node, a[img], w)
-            beats, cyc = yield words(job, engine), img == 0
+            layer_words = words(job, engine)
+            if chunks and node.name in chunks:
+                layer_words = chunk_runs(layer_words, job, engine.array, chunks[node.name])
+            beats, run_cycles = yield layer_words, img == 0
             outs.append(results(beats, job, engine.array))
-            cycles.append(cyc)
+            cycles.append(sum(run_cycles))
             if on_layer_run is not None:
                 on_layer_run()
         tensors[node.output] = gemm_result(node, np.stack(outs), batch=1).astype(np.int8)

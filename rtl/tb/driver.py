@@ -13,7 +13,7 @@ import time
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 
-from rtl.layout import Words
+from rtl.layout import Words, run_limit_cycles
 
 SEL_A, SEL_B, SEL_PARAMS = 0, 1, 2
 RESOLVED = frozenset("01LH")  # cocotb's is_resolvable: L and H are weak 0 and 1
@@ -86,12 +86,13 @@ class EngineDriver:
         self.driven_cycles += len(words)
         self.driven_s += time.perf_counter() - t0
 
-    async def run(self, w: Words, monitor: bool = False) -> tuple[int, list[tuple[int, int]]]:
-        """Start a layer; return (the engine's cycle count, [(cycle, column) of every result write] if monitored)."""
+    async def run(self, config: dict[str, int], monitor: bool = False) -> tuple[int, list[tuple[int, int]]]:
+        """Start one run (a layer, or one chunk of it); return (the engine's cycle count, [(cycle, column) of
+        every result write] if monitored)."""
         t0 = time.perf_counter()
         dut = self.dut
-        limit = w.limit_cycles
-        for name, value in w.config.items():
+        limit = run_limit_cycles(config)
+        for name, value in config.items():
             getattr(dut, name).value = value
         dut.start.value = 1
         await RisingEdge(dut.clk)
@@ -106,7 +107,7 @@ class EngineDriver:
                 bits = resolved(dut.obs_write.value, "obs_write")
                 events += [(t, j) for j in range(len(dut.obs_write)) if bits >> j & 1]
                 t += 1
-                assert t <= limit, f"the engine did not finish within {limit} cycles ({w.config})"
+                assert t <= limit, f"the engine did not finish within {limit} cycles ({config})"
 
             self.driven_cycles += t
         else:
@@ -142,11 +143,16 @@ class EngineDriver:
         return out
 
     async def layer(self, w: Words, monitor: bool = False, weights: bool = True, inputs: bool = True):
-        """Load (weights and params unless already there, inputs unless already there), run, read back."""
+        """Load (weights and params unless already there, inputs unless already there), run each of the
+        layer's runs (one, or the tiler's chunks), read back: (result beats, cycles per run, write events)."""
         if weights:
             await self.load(SEL_B, w.b)
             await self.load(SEL_PARAMS, w.params)
         if inputs:
             await self.load(SEL_A, w.a)
-        cycles, events = await self.run(w, monitor)
+        cycles, events = [], []
+        for config in w.run_configs:
+            c, e = await self.run(config, monitor)
+            cycles.append(c)
+            events.append(e)
         return await self.read(w.live_lanes), cycles, events

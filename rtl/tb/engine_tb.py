@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cocotb
 
-from rtl.layout import results, words
+from rtl.layout import chunk_runs, results, words
 from rtl.tb.driver import EngineDriver
 
 
@@ -27,10 +27,13 @@ async def run_job(dut):
         out = []
         for gj in job["jobs"]:
             w = words(gj, engine)
+            if gj.name in job.get("chunks", {}):
+                w = chunk_runs(w, gj, engine.array, job["chunks"][gj.name])
             for run in range(job.get("repeat_runs", 1)):  # repeats reuse the loaded memories
                 beats, cycles, events = await drv.layer(w, monitor=job.get("monitor", False), weights=run == 0,
                                                         inputs=run == 0)
-                out.append({"out": results(beats, gj, engine.array), "cycles": cycles, "events": events})
+                out.append({"out": results(beats, gj, engine.array), "cycles": sum(cycles), "run_cycles": cycles,
+                            "events": [e for run_events in events for e in run_events]})
         report = {"gemms": out}
     else:
         report = await _run_model(drv, job, engine)
@@ -51,7 +54,7 @@ async def _run_model(drv: EngineDriver, job: dict, engine) -> dict:
         if progress is not None:
             progress.write_text(f"{finished}\n")
 
-    runs = model_runs(job["graph"], job["images"], engine, step)
+    runs = model_runs(job["graph"], job["images"], engine, step, job.get("chunks"))
     try:
         ws, load_weights = next(runs)
         while True:

@@ -13,7 +13,7 @@ from tests.hwsim.test_cli import assert_one_line_error, run
 def test_default_table_has_what_a_hardware_person_expects(capsys):
     code, out, err = run(capsys, "map", str(LENET))
     assert code == 0 and not err
-    for text in ("8x8 OS array (edge8)", "M", "K", "N", "tile MxKxN", "256x25x6 mn", "steps",
+    for text in ("8x8 OS array (edge8)", "M", "K", "N", "tile MxKxN", "512x25x6 mn", "steps",
                  "total cyc", "util", "SRAM rd", "DRAM wr",
                  "latency", "node_conv2d", "vector", "total", "416,520 MACs"):
         assert text in out, text

@@ -120,7 +120,8 @@ def test_sim_json_reports_bit_and_cycle_exactness(capsys, rtl_build):
     assert code == 0 and doc["bit_exact"] is True and doc["images"] == 1
     assert doc["layers"][0]["name"] == "node_conv2d"
     assert all(layer["rtl_cycles"] == layer["hwsim_cycles"] for layer in doc["layers"])
-    assert doc["layers"][0]["hwsim_cycles"] == 2481  # 98 folds of K = 25: 97 * 25 + 25 + 16 + 8 - 1 + 8 (writeback)
+    # the mapper runs conv1 (M = 784, K = 25) as m tiles of 512 and 272 rows: 64 and 34 folds of P = 25
+    assert doc["layers"][0]["hwsim_cycles"] == 2516 == (63 * 25 + 25 + 23 + 10) + (33 * 25 + 25 + 23 + 10)
 
 
 def test_sim_bad_input(capsys, tmp_path):

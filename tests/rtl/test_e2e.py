@@ -1,8 +1,12 @@
-"""End to end: every Conv/Dense GEMM of 10 Fashion-MNIST test images through the RTL tile engine
-(requant in RTL); the logits equal quant's integer executor's and each layer's RTL cycles equal hwsim's."""
+"""End to end: every Conv/Dense GEMM of 10 Fashion-MNIST test images through the RTL tile engine as
+hwsim's mapper tiled it (K chunks accumulating in the engine, requant in RTL); the logits equal quant's
+integer executor's and each layer's RTL cycles equal the compute cycles of hwsim's analytical engine and
+of its cycle-accurate engine."""
 import numpy as np
 
+from hwsim.analytical import map_graph
 from hwsim.config import AcceleratorConfig
+from hwsim.cycle import run_cycle
 from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from hwsim.timing import compute_cycles
 from quant.data import Preprocess
@@ -20,10 +24,15 @@ def test_lenet_logits_and_cycles_match_on_10_test_images(simulator, rtl_build, l
     np.testing.assert_array_equal(result.output, run_int(lenet_q, x_q))
     assert result.bit_exact and result.mismatched_images == 0
     assert result.images == IMAGES
-    # the RTL engine runs each GEMM layer whole (not yet hwsim's tiled schedule): the fold formula of
-    # the untiled layer is its cycle count
+    # the RTL runs each GEMM layer as the mapper's chunks (edge8 at 8x8): its cycles are the tiled
+    # schedule's compute cycles, as both hwsim engines count them
     cfg = AcceleratorConfig(rows=8, cols=8)
-    hwsim = {n.name: compute_cycles(plan(gemm_of(n, 1), cfg)) for n in lenet_q.nodes if n.op in GEMM_OPS}
+    hwsim = {layer.name: layer.compute_cycles for layer in map_graph(lenet_q, cfg).layers if layer.unit == "array"}
+    stepped = {layer.name: layer.compute_cycles for layer in run_cycle(lenet_q, x_q[:1], cfg).result.layers
+               if layer.unit == "array"}
+    assert stepped == hwsim
+    untiled = {n.name: compute_cycles(plan(gemm_of(n, 1), cfg)) for n in lenet_q.nodes if n.op in GEMM_OPS}
+    assert untiled != hwsim  # the tiling shows: some layers run in several chunks
     assert [layer.name for layer in result.layers] == ["node_conv2d", "node_conv2d_1", "node_conv2d_2",
                                                        "node_linear", "node_linear_1"]
     for layer in result.layers:
@@ -38,3 +47,23 @@ def test_lenet_logits_and_cycles_match_on_10_test_images(simulator, rtl_build, l
     assert doc["host_ops"] == 6 and doc["rtl_total_cycles"] is None
     assert sum(1 for op in doc["host_op_list"] if op.startswith("im2col ")) == 3
     assert doc["rtl_gemm_cycles"] == sum(hwsim[layer.name] for layer in result.layers) < doc["hwsim_total_cycles"]
+
+
+def test_tanh_avgpool_lenet_on_16x16_through_the_harness(rtl_build, tmp_path):
+    """The classic LeNet-5 (tanh, average pools, 32x32 inputs) on a 16x16 engine in the Verilator harness:
+    logits bit-exact, each layer's RTL cycles equal to the analytical engine's tiled compute cycles."""
+    from models.zoo import build
+    from quant.calibrate import collect_ranges
+    from quant.onnx_import import load_onnx
+    from quant.quantize import quantize
+
+    graph = load_onnx(build("lenet5_classic", tmp_path, "legacy"))
+    rng = np.random.default_rng(3)
+    qgraph = quantize(graph, collect_ranges(graph, rng.standard_normal((8, *graph.input_shape[1:]), np.float32)))
+    x_q = quantize_input(rng.standard_normal((IMAGES, *graph.input_shape[1:])), qgraph.input_quant)
+    result = simulate_model(qgraph, x_q, ArrayParams(16, 16), "verilator", "random", rtl_build)
+    np.testing.assert_array_equal(result.output, run_int(qgraph, x_q))
+    assert len({tuple(row) for row in result.output.reshape(IMAGES, -1).tolist()}) == IMAGES
+    cfg = AcceleratorConfig(rows=16, cols=16)
+    hwsim = {layer.name: layer.compute_cycles for layer in map_graph(qgraph, cfg).layers if layer.unit == "array"}
+    assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}

@@ -24,7 +24,7 @@ async def read_unwritten_lane(dut):
     await drv.load(SEL_B, w.b)
     await drv.load(SEL_PARAMS, w.params[:job["param_words"]])  # the last channels' words stay X
     await drv.load(SEL_A, w.a)
-    await drv.run(w)
+    await drv.run(w.config)
     try:
         report = {"out": results(await drv.read(w.live_lanes), gj, engine.array)}
     except UnresolvedValueError as err:
