@@ -1,4 +1,6 @@
-"""MyHDL tile engine: runs one layer's GEMM free from preloaded memories, requantizes in a pipeline on the drain path.
+"""MyHDL tile engine: runs a GEMM layer, or one chunk of the tiler's schedule of it, free from preloaded
+memories; K chunks accumulate in an accumulator memory and the last one requantizes in a pipeline on
+the drain path.
 
 Interface (all synchronous to clk, active-high synchronous reset):
 
@@ -6,25 +8,34 @@ Interface (all synchronous to clk, active-high synchronous reset):
          handshake. ld_sel 0: A word (R lanes, lane i = row i), 1: B word (C lanes),
          2: channel parameters {shift[8], m0[32], bias[32]} (bias in the low bits).
          ld_ready is low while the engine runs.
-  config cfg_m/k/n/groups (the GEMM), cfg_row_tiles/col_tiles (ceil(M/R), ceil(N/C)),
-         cfg_zp/qmin/qmax (the output's zero point and clamp). Held steady during a run.
+  config (held steady during a run; rtl.layout.words / chunk_runs fill them)
+         cfg_m/k/n/groups: the run's GEMM (a chunk: its m, k and n, one group);
+         cfg_row_tiles/col_tiles: ceil(m/R), ceil(n/C);
+         cfg_kstride: A/B words from one row/column tile to the next (the layer's K);
+         cfg_a_start/b_start: the first A/B word (tile and K-chunk offsets folded in);
+         cfg_o_start/ostride: the first result word and the words per column tile (the layer's M);
+         cfg_p_start: the first output channel's parameter word;
+         cfg_first/last: the run is the first / last K chunk of its output tile (first: ignore
+         the accumulator memory; last: requantize into the result banks, else add into it);
+         cfg_beats: result words to stream after the run (0 for all but the layer's last run);
+         cfg_zp/qmin/qmax: the output's zero point and clamp.
   run    a `start` pulse; `busy` while running; `done` afterwards; `cycles` counts the
          edges from the first operand entering the array to the write of the last result
-         (REQUANT_STAGES after it leaves the array): the window hwsim calls a layer's compute
+         (WRITEBACK_STAGES after it leaves the array): the window hwsim calls a chunk's compute
          cycles. Before it lie READ_LATENCY_CYCLES of operand-memory read (the memories have
          block-RAM read ports with output registers), so start -> done takes cycles + 2.
   result out_valid/out_ready + out_data (C int8 lanes) + out_last: one cycle after `done`
-         the engine streams groups x col_tiles x M words: word (g, ct, m) holds channels
+         the engine streams cfg_beats words from word 0: word (g, ct, m) holds channels
          g*N + ct*C + j (lane j) of output row m.
   debug  obs_write: the per-column result-write strobes, for the cycle-exact monitor.
 
 Memory layout (written by the host, rtl.layout): A word (g*row_tiles + rt)*K + t holds
 A[g][rt*R + i, t] in lane i; B word (g*col_tiles + ct)*K + t holds B[g][t, ct*C + j] in
-lane j; lanes past the matrix edge are zero.
+lane j; lanes past the matrix edge are zero. Result and accumulator words (g, ct, m) as streamed.
 
 Schedule: hwsim's OS fold schedule. Folds run in the order of hwsim.mapping.FoldPlan.tiles
-(group, column tile, row tile innermost), one every P = max(K, R) cycles; fold f issues
-operand t at cycle f*P + t with `first` at t = 0 and `last` at t = K-1.
+(group, column tile, row tile innermost), one every P = max(k, R) cycles; fold f issues
+operand t at cycle f*P + t with `first` at t = 0 and `last` at t = k-1.
 """
 from __future__ import annotations
 
