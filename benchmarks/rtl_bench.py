@@ -86,7 +86,7 @@ def part1(build_root: Path, repeats: int) -> None:
             _, free0, s0 = drv.stats()
             for _ in range(20):
                 _, cycles = drv.layer(w, weights=False, inputs=False)
-                assert cycles == expect, "engine cycles differ from hwsim's"
+                assert cycles == [expect], "engine cycles differ from hwsim's"
             _, free1, s1 = drv.stats()
             free.append((free1 - free0) / (s1 - s0))
     f = statistics.median(free)
