@@ -69,11 +69,6 @@ class Words:
         """Result words the engine streams back."""
         return len(self.live_lanes)
 
-    @property
-    def limit_cycles(self) -> int:
-        """A generous bound on a run: every fold at its period plus fill and drain, doubled."""
-        return max(run_limit_cycles(c) for c in self.run_configs)
-
 
 def run_limit_cycles(c: dict[str, int]) -> int:
     """A generous bound on one run: every fold at its period plus fill and drain, doubled (the harness
