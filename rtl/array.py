@@ -1,4 +1,5 @@
-"""MyHDL generators of the output-stationary PE grid: PE, input skew, column drain.
+"""MyHDL generators of the PE grids: the output-stationary grid (PE, input skew, column drain) and the
+weight-stationary grid (PE, load chain, shadow weights, partial sums flowing down).
 
 The timing is hwsim.cycle's OS model, register for register (its docstring
 states it). Per clock edge:
@@ -14,6 +15,16 @@ states it). Per clock edge:
              column's `done` registers load in parallel into its drain chain,
              which shifts one row down per cycle out of the bottom edge (row R-1
              first). `out_valid[j]` marks a live bottom value, `out_row[j]` its row.
+
+Weight stationary (hwsim.cycle's WS model, register for register; rtl.engine issues the schedule):
+
+  load chain  column j's stationary values shift down one PE per cycle (bottom row first), skewed
+             by j like B; `cap` (the fold's last value, skewed with it) copies what the chain takes
+             at that edge into every PE's shadow register.
+  PE (i, j)  x, valid and first move right; the `first` operand of a fold swaps shadow -> active as
+             it passes; psum <- psum from above (0 on row 0) + x_in * weight, one PE down per cycle.
+  bottom     out_cols[j] is the bottom PE's partial sum, live when out_valid[j]; `takes[j]` strobes
+             one cycle before a fold's first sum leaves column j.
 
 Accumulators are `modbv`: they wrap like the hardware; the host refuses layers
 whose worst-case sum would not fit (rtl.params.required_acc_bits).
@@ -200,6 +211,87 @@ def pack(lanes, bus):
     @always_comb
     def comb():
         bus.next = cat
+
+    return comb
+
+
+@block
+def ws_pe(clk, rst, x_in, v_in, f_in, s_in, cap, p_in, x_out, v_out, f_out, s_out, p_out):
+    """One weight-stationary PE: load-chain and shadow register, active weight, partial-sum register.
+    p_in None: the top row (no partial sum from above)."""
+    shadow = Signal(s_in.val)
+    active = Signal(s_in.val)
+
+    @always_seq(clk.posedge, reset=rst)
+    def regs():
+        x_out.next = x_in
+        v_out.next = v_in
+        f_out.next = f_in
+        s_out.next = s_in
+        if cap:
+            shadow.next = s_in
+        if f_in:
+            active.next = shadow
+
+    @always_seq(clk.posedge, reset=rst)
+    def mac():
+        if f_in:
+            p_out.next = p_in + x_in * shadow
+        else:
+            p_out.next = p_in + x_in * active
+
+    @always_seq(clk.posedge, reset=rst)
+    def mac_top():  # an unsigned zero from above would make Verilog's sum unsigned
+        if f_in:
+            p_out.next = x_in * shadow
+        else:
+            p_out.next = x_in * active
+
+    return regs, (mac_top if p_in is None else mac)
+
+
+@block
+def ws_array(clk, rst, x_rows, s_cols, in_valid, in_first, in_cap, out_cols, out_valid, takes, params: ArrayParams):
+    """The weight-stationary grid. x_rows: R signed lanes (unskewed; row i = reduction index i of the
+    fold), s_cols: C signed lanes of the load chain (unskewed), in_cap: the fold's last load value;
+    out_cols: C partial sums at the bottom, out_valid/takes: per column (see the module doc)."""
+    R, C, D, W = params.rows, params.cols, params.data_bits, params.acc_bits
+    insts = []
+    x_edge, v_edge, f_edge = [x_rows[0]], [in_valid], [in_first]
+    for i in range(1, R):
+        x_edge.append(signed(D))
+        v_edge.append(Signal(bool(0)))
+        f_edge.append(Signal(bool(0)))
+        insts += [delay(clk, rst, x_rows[i], x_edge[i], i), delay(clk, rst, in_valid, v_edge[i], i),
+                  delay(clk, rst, in_first, f_edge[i], i)]
+    s_edge, c_edge = [s_cols[0]], [in_cap]
+    for j in range(1, C):
+        s_edge.append(signed(D))
+        c_edge.append(Signal(bool(0)))
+        insts += [delay(clk, rst, s_cols[j], s_edge[j], j), delay(clk, rst, in_cap, c_edge[j], j)]
+    x = [[x_edge[i]] + [signed(D) for _ in range(C)] for i in range(R)]
+    v = [[v_edge[i]] + [Signal(bool(0)) for _ in range(C)] for i in range(R)]
+    f = [[f_edge[i]] + [Signal(bool(0)) for _ in range(C)] for i in range(R)]
+    s = [[s_edge[j]] + [signed(D) for _ in range(R)] for j in range(C)]
+    psum = [[None] + [wrapping(W) for _ in range(R - 1)] + [out_cols[j]] for j in range(C)]
+    for i in range(R):
+        for j in range(C):
+            insts.append(ws_pe(clk, rst, x[i][j], v[i][j], f[i][j], s[j][i], c_edge[j], psum[j][i], x[i][j + 1],
+                               v[i][j + 1], f[i][j + 1], s[j][i + 1], psum[j][i + 1]))
+    for j in range(C):
+        insts.append(_valid_out(v[R - 1][j + 1], f[R - 1][j], out_valid[j], takes[j]))
+    return insts
+
+
+@block
+def _valid_out(v_reg, f_in, valid, take):
+    """A bottom sum is live when the bottom PE's registered valid is; a fold's first sum is one cycle behind
+    its `first` flag entering the bottom PE."""
+
+    @always_comb
+    def comb():
+        valid.next = v_reg
+        take.next = f_in
 
     return comb
 

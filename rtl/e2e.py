@@ -73,7 +73,7 @@ class RtlSimResult:
 
     def to_dict(self) -> dict:
         ap = self.engine.array
-        return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}",
+        return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}", "dataflow": ap.dataflow,
                 "images": self.images, "inputs": self.source, "bit_exact": self.bit_exact,
                 "cycle_exact": self.cycle_exact, "mismatched_images": self.mismatched_images,
                 "layers": [layer.to_dict() for layer in self.layers],
@@ -108,13 +108,13 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
                    advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None) -> RtlSimResult:
     """cfg: the accelerator whose tiler schedules each layer (default: edge8 at the array's size); the RTL
     runs every GEMM layer as the mapper's chunks and takes their compute cycles, K chunks accumulating
-    in the engine's accumulator memory. The RTL is output-stationary whatever cfg's dataflow."""
-    engine = engine_for(gemm_jobs(qgraph, x_q), array)
+    in the engine's accumulator memory. The array's dataflow (OS or WS) is the one the tiler schedules for."""
     base = cfg or AcceleratorConfig()
-    cfg = dataclasses.replace(base, rows=array.rows, cols=array.cols, dataflow=Dataflow.OS, acc_bits=array.acc_bits,
-                              fuse_pool=False)
+    cfg = dataclasses.replace(base, rows=array.rows, cols=array.cols, dataflow=Dataflow(array.dataflow),
+                              acc_bits=array.acc_bits, fuse_pool=False)
     schedules = compile_schedules(qgraph, cfg, batch=1)
     chunks = {s.node.name: list(s.steps) for s in schedules}
+    engine = engine_for(gemm_jobs(qgraph, x_q), array, chunks)
     hwsim_cycles = {s.node.name: s.mapping.compute_cycles for s in schedules}
     if simulator == "verilator":
         binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
@@ -185,11 +185,12 @@ def _run_watching(job, simulator, build_root, progress_file: Path, advance) -> d
 
 def report_check(simulator: str = "verilator", build_root: Path | None = None):
     """The `hwsim report --rtl N` hook: run N images through the engine sized for hwsim's array and
-    return the report's "rtl" section. The RTL engine is output-stationary whatever the config says."""
+    return the report's "rtl" section (the config's dataflow: OS or WS; IS is refused)."""
     def check(qgraph: Graph, x_q: np.ndarray, cfg: AcceleratorConfig, source: str, progress) -> dict:
         layers = sum(1 for n in qgraph.nodes if n.op in GEMM_OPS)
         advance = progress(f"RTL {simulator}", layers * len(x_q), "layer runs")
-        result = simulate_model(qgraph, x_q, ArrayParams(cfg.rows, cfg.cols, acc_bits=cfg.acc_bits), simulator,
+        array = ArrayParams(cfg.rows, cfg.cols, acc_bits=cfg.acc_bits, dataflow=cfg.dataflow.value)
+        result = simulate_model(qgraph, x_q, array, simulator,
                                 source, build_root, advance=advance, cfg=cfg)
         return result.to_dict()
     return check

@@ -11,7 +11,8 @@ Interface (all synchronous to clk, active-high synchronous reset):
   config (held steady during a run; rtl.layout.words / chunk_runs fill them)
          cfg_m/k/n/groups: the run's GEMM (a chunk: its m, k and n, one group);
          cfg_row_tiles/col_tiles: ceil(m/R), ceil(n/C);
-         cfg_kstride: A/B words from one row/column tile to the next (the layer's K);
+         cfg_kstride: B words from one column tile to the next (the layer's K);
+         cfg_astride: A words from one row tile to the next (OS: the layer's K; WS: its M);
          cfg_a_start/b_start: the first A/B word (tile and K-chunk offsets folded in);
          cfg_o_start/ostride: the first result word and the words per column tile (the layer's M);
          cfg_p_start: the first output channel's parameter word;
@@ -29,20 +30,25 @@ Interface (all synchronous to clk, active-high synchronous reset):
          g*N + ct*C + j (lane j) of output row m.
   debug  obs_write: the per-column result-write strobes, for the cycle-exact monitor.
 
-Memory layout (written by the host, rtl.layout): A word (g*row_tiles + rt)*K + t holds
-A[g][rt*R + i, t] in lane i; B word (g*col_tiles + ct)*K + t holds B[g][t, ct*C + j] in
-lane j; lanes past the matrix edge are zero. Result and accumulator words (g, ct, m) as streamed.
+Memory layout (written by the host, rtl.layout): B word (g*col_tiles + ct)*K + t holds
+B[g][t, ct*C + j] in lane j. OS: A word (g*row_tiles + rt)*K + t holds A[g][rt*R + i, t] in lane i;
+WS: A word (g*k_tiles + kt)*M + m holds A[g][m, kt*R + i] in lane i (row tiles are K tiles). Lanes
+past the matrix edge are zero. Result and accumulator words (g, ct, m) as streamed.
 
-Schedule: hwsim's OS fold schedule. Folds run in the order of hwsim.mapping.FoldPlan.tiles
-(group, column tile, row tile innermost), one every P = max(k, R) cycles; fold f issues
-operand t at cycle f*P + t with `first` at t = 0 and `last` at t = k-1.
+Schedule: hwsim's fold schedule (hwsim.cycle states it register by register). Folds run in the
+order of hwsim.mapping.FoldPlan.tiles (group, column tile, row tile innermost), one every
+P = max(T, R) cycles (T: k for OS, m for WS).
+  OS  fold f issues operand t at cycle f*P + t with `first` at t = 0 and `last` at t = k-1.
+  WS  fold f loads its weight tile at cycles f*P + c (c < R: B word of K row R-1-c of the tile, rows
+      past k read as zeros, `cap` on the last) and streams A word m at cycle R + f*P + m (`first` at
+      m = 0); its sums add into the accumulator memory (first K tile: none; last: requantized).
 """
 from __future__ import annotations
 
 from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block
 
 from hwsim.timing import WRITEBACK_CYCLES
-from rtl.array import pack, row_bits, signed, systolic_array, unsigned
+from rtl.array import pack, row_bits, signed, systolic_array, unsigned, ws_array
 from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
 from rtl.requant import REQUANT_STAGES, delay, requant_pipeline
 
@@ -94,22 +100,25 @@ def _lane(word, lo: int, q):
 
 @block
 def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg_n, cfg_first, cfg_last, bias_mem,
-            m0_mem, shift_mem, zp, qmin, qmax, psums, bank, rd_addr, rd_data, write):
+            m0_mem, shift_mem, zp, qmin, qmax, psums, bank, rd_addr, rd_data, write, count, ws: bool):
     """Column j's drain bookkeeping, requant pipeline and result bank.
 
-    meta = (mbase, ofs, nin, nb, last) of the fold draining in this column: taken
-    from column j-1 (one cycle ahead on the same schedule) at this column's load. A
-    result leaves the array with its bank address. The two accumulate stages (the accumulator
+    meta = (mbase, ofs, nin, nb, last, kfirst, klast) of the fold draining in this column: taken
+    from column j-1 (one cycle ahead on the same schedule) at this column's load (OS: the drain
+    chain's load; WS: one cycle before the fold's first sum). A result leaves the array with its bank
+    address: OS ofs + mbase + row; WS ofs + count, count the fold's sums so far. kfirst/klast: the
+    fold is its output's first/last K tile (OS: always both). The two accumulate stages (the accumulator
     memory's read and its output register) add the partial sum
     of the earlier K chunks (its `psums` word, unless cfg_first); on a chunk that is not the
     last the sum goes back to `psums`, on the last it passes the REQUANT_STAGES of the
     requant pipeline and `write` strobes as the int8 value lands in the bank."""
-    mbase, ofs, nin, nb, last = meta
-    p_mbase, p_ofs, p_nin, p_nb, p_last = prev_meta
+    mbase, ofs, nin, nb, last, kfirst, klast = meta
+    p_mbase, p_ofs, p_nin, p_nb, p_last, p_kfirst, p_klast = prev_meta
     step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
     addr, waddr, addr0, addr1 = _count(), _count(), _count(), _count()
     live, live0, live1, final = Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     v0, v1, old, old1, total = (signed(len(acc)) for _ in range(5))
+    first0, first1, last0, last1 = (Signal(bool(0)) for _ in range(4))
     bias0, m0_0, shift0 = signed(BIAS_BITS), unsigned(M0_BITS), signed(SHIFT_BITS)  # the params, riding along
     bias1, m0_1, shift1 = signed(BIAS_BITS), unsigned(M0_BITS), signed(SHIFT_BITS)
     bias = signed(BIAS_BITS)
@@ -125,6 +134,15 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
             nin.next = p_nin + step
             nb.next = p_nb + step
             last.next = p_last
+            kfirst.next = p_kfirst
+            klast.next = p_klast
+
+    @always_seq(clk.posedge, reset=rst)
+    def counting():  # WS: the fold's sums leave one per cycle, m = 0 first
+        if load:
+            count.next = 0
+        elif valid:
+            count.next = count + 1
 
     @always(clk.posedge)
     def params():  # registered read of this column's channel parameters, at the load that selects them
@@ -134,9 +152,17 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
             shift.next = shift_mem[p_nb + step]
 
     @always_comb
-    def where():
+    def where_os():
         addr.next = ofs + mbase + row
         if valid and mbase + row < cfg_m and nin < cfg_n:
+            live.next = 1
+        else:
+            live.next = 0
+
+    @always_comb
+    def where_ws():
+        addr.next = ofs + count
+        if valid and nin < cfg_n:
             live.next = 1
         else:
             live.next = 0
@@ -154,6 +180,10 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
         bias0.next = bias
         m0_0.next = m0
         shift0.next = shift
+        first0.next = kfirst
+        last0.next = klast
+        first1.next = first0
+        last1.next = last0
         v1.next = v0
         addr1.next = addr0
         old1.next = old
@@ -163,15 +193,15 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
 
     @always_comb
     def add():
-        if cfg_first:
+        if cfg_first and first1:
             total.next = v1
         else:
             total.next = v1 + old1
-        final.next = live1 and cfg_last
+        final.next = live1 and cfg_last and last1
 
     @always(clk.posedge)
-    def keep():  # a chunk that is not the last leaves its partial sums for the next
-        if live1 and not cfg_last:
+    def keep():  # a chunk (WS: a K tile) that is not the last leaves its partial sums for the next
+        if live1 and not (cfg_last and last1):
             psums[addr1].next = total
 
     @always(clk.posedge)
@@ -184,17 +214,19 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
         rd_data.next = bank[rd_addr]
 
     rq = requant_pipeline(clk, rst, total, bias1, m0_1, shift1, zp, qmin, qmax, final, addr1, q, write, waddr)
-    return take, where, params, accumulate_valid, accumulate, add, keep, store, read, rq
+    where = where_ws if ws else where_os
+    return take, counting, where, params, accumulate_valid, accumulate, add, keep, store, read, rq
 
 
 @block
 def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 cfg_m, cfg_k, cfg_n, cfg_groups, cfg_row_tiles, cfg_col_tiles, cfg_zp, cfg_qmin, cfg_qmax,
-                cfg_kstride, cfg_a_start, cfg_b_start, cfg_o_start, cfg_ostride, cfg_p_start, cfg_first, cfg_last,
-                cfg_beats, start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
+                cfg_kstride, cfg_astride, cfg_a_start, cfg_b_start, cfg_o_start, cfg_ostride, cfg_p_start, cfg_first,
+                cfg_last, cfg_beats, start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
                 params: EngineParams):
     ap = params.array
     R, C, D, W = ap.rows, ap.cols, ap.data_bits, ap.acc_bits
+    ws = ap.ws
     a_mem = [unsigned(R * D) for _ in range(params.a_depth)]
     b_mem = [unsigned(C * D) for _ in range(params.b_depth)]
     bias_mem = [signed(BIAS_BITS) for _ in range(params.param_depth)]
@@ -222,6 +254,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 shift_mem[ld_addr].next = ld_data[BIAS_BITS + M0_BITS + SHIFT_BITS:BIAS_BITS + M0_BITS].signed()
 
     # ---- issue controller ---------------------------------------------------------------------
+    # the stream loop (OS: A and B operand t of the fold; WS: A word m) over folds (g, ct, rt innermost)
     issuing = Signal(bool(0))
     p = _count()
     rt, ct, g = _count(), _count(), _count()
@@ -232,9 +265,14 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     iss_valid, iss_first, iss_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     in_valid, in_first, in_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     a_word, b_word = unsigned(R * D), unsigned(C * D)
+    # WS: the load loop, R cycles ahead of the stream loop: the weight tile of each fold, K row R-1-c at c
+    lead = _count()
+    c_ph, brow, b_rt, b_ct, b_g = _count(), _count(), _count(), _count(), _count()
+    loading = Signal(bool(0))
+    ld_iss, ld_cap, s_ok, s_cap = Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
 
     @always_comb
-    def issue():
+    def issue_os():
         a_addr.next = a_base + p
         b_addr.next = b_base + p
         if issuing and p < cfg_k:
@@ -246,48 +284,89 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             iss_first.next = 0
             iss_last.next = 0
 
-    insts = [ready, load, issue, _flags(clk, rst, iss_valid, iss_first, iss_last, in_valid, in_first, in_last),
-             _memory_read(clk, a_mem, a_addr, a_word, iss_valid), _memory_read(clk, b_mem, b_addr, b_word, iss_valid)]
+    @always_comb
+    def issue_ws():
+        a_addr.next = a_base + p
+        if issuing and p < cfg_m:
+            iss_valid.next = 1
+            iss_first.next = p == 0
+        else:
+            iss_valid.next = 0
+            iss_first.next = 0
+        iss_last.next = 0
+        if loading and c_ph < R and brow + (R - 1) - c_ph < cfg_k:
+            ld_iss.next = 1
+            b_addr.next = b_base + brow + (R - 1) - c_ph
+        else:
+            ld_iss.next = 0
+            b_addr.next = b_base
+        ld_cap.next = loading and c_ph == R - 1
+
+    insts = [ready, load, issue_ws if ws else issue_os,
+             _flags(clk, rst, iss_valid, iss_first, iss_last, in_valid, in_first, in_last),
+             _memory_read(clk, a_mem, a_addr, a_word, iss_valid),
+             _memory_read(clk, b_mem, b_addr, b_word, ld_iss if ws else iss_valid)]
     a_rows = [signed(D) for _ in range(R)]
     b_cols = [signed(D) for _ in range(C)]
     insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
-    insts += [_lane(b_word, j * D, b_cols[j]) for j in range(C)]
+    if ws:  # weight rows past the fold's K read as zeros (the memory word there belongs to another tile)
+        insts += [delay(clk, rst, ld_iss, s_ok, READ_LATENCY_CYCLES), delay(clk, rst, ld_cap, s_cap, READ_LATENCY_CYCLES)]
+        insts += [_masked_lane(b_word, j * D, s_ok, b_cols[j]) for j in range(C)]
+    else:
+        insts += [_lane(b_word, j * D, b_cols[j]) for j in range(C)]
 
     # ---- the array ----------------------------------------------------------------------------
     accs = [signed(W) for _ in range(C)]
     valids = [Signal(bool(0)) for _ in range(C)]
     rows = [unsigned(row_bits(R)) for _ in range(C)]
     loads: list = []
-    insts.append(systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, accs, valids, rows, ap,
-                                loads=loads))
+    if ws:
+        loads = [Signal(bool(0)) for _ in range(C)]
+        insts.append(ws_array(clk, rst, a_rows, b_cols, in_valid, in_first, s_cap, accs, valids, loads, ap))
+    else:
+        insts.append(systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, accs, valids, rows, ap,
+                                    loads=loads))
 
     # ---- drain bookkeeping for column 0 (the fold order of the issue side) ---------------------
     d_rt, d_ct, d_g = _count(), _count(), _count()
     d_mbase, d_ofs, d_nin, d_nb, d_gn = _count(), _count(), _count(), _count(), _count()
-    d_last = Signal(bool(0))
+    d_last, d_kfirst, d_klast = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
 
     @always_comb
     def drain_last():
         d_last.next = d_rt == rt_last and d_ct == ct_last and d_g == g_last
+        if ws:
+            d_kfirst.next = d_rt == 0
+            d_klast.next = d_rt == rt_last
+        else:
+            d_kfirst.next = 1
+            d_klast.next = 1
 
-    metas = [(_count(), _count(), _count(), _count(), Signal(bool(0))) for _ in range(C)]
+    metas = [(_count(), _count(), _count(), _count(), Signal(bool(0)), Signal(bool(0)), Signal(bool(0)))
+             for _ in range(C)]
+    counts = [_count() for _ in range(C)]
     rd_addr = _count()
     rd_data = [signed(D) for _ in range(C)]
     writes = [Signal(bool(0)) for _ in range(C)]
     banks = [[signed(D) for _ in range(params.out_depth)] for _ in range(C)]
     psums = [[signed(W) for _ in range(params.out_depth)] for _ in range(C)]  # the accumulator memory
     for j in range(C):
-        prev = (d_mbase, d_ofs, d_nin, d_nb, d_last) if j == 0 else metas[j - 1]
+        prev = (d_mbase, d_ofs, d_nin, d_nb, d_last, d_kfirst, d_klast) if j == 0 else metas[j - 1]
         insts.append(_column(clk, rst, j, accs[j], valids[j], rows[j], loads[j], prev, metas[j], cfg_m, cfg_n,
                              cfg_first, cfg_last, bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, psums[j],
-                             banks[j], rd_addr, rd_data[j], writes[j]))
+                             banks[j], rd_addr, rd_data[j], writes[j], counts[j], ws))
     finish, written = Signal(bool(0)), Signal(bool(0))  # the last result leaves the array; it is written
     last_meta = metas[C - 1][4]
-    last_valid, last_row = valids[C - 1], rows[C - 1]
+    last_valid, last_row, last_count = valids[C - 1], rows[C - 1], counts[C - 1]
+    m_last = _count()
 
     @always_comb
-    def finished():
+    def finished_os():
         finish.next = last_valid and last_row == 0 and last_meta
+
+    @always_comb
+    def finished_ws():
+        finish.next = last_valid and last_count == m_last and last_meta
 
     # ---- result stream: beat b is bank word b (the words are laid out in stream order) -------------
     streaming, draining, counting = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
@@ -307,20 +386,24 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
         out_last.next = streaming and beat == beats - 1
 
     load0 = loads[0]
+    stream_len = cfg_m if ws else cfg_k  # T, the extent one fold streams
 
     @always_seq(clk.posedge, reset=rst)
     def control():
         if start and not running:
             running.next = 1
-            issuing.next = 1
+            issuing.next = not ws  # WS: the stream loop starts R cycles after the load loop
+            loading.next = ws
+            lead.next = 0
             done.next = 0
             streaming.next = 0
             draining.next = 0
             counting.next = 0
             reading.next = 0
             k_last.next = cfg_k - 1
-            if cfg_k > R:
-                period_last.next = cfg_k - 1
+            m_last.next = cfg_m - 1
+            if stream_len > R:
+                period_last.next = stream_len - 1
             else:
                 period_last.next = R - 1
             rt_last.next = cfg_row_tiles - 1
@@ -334,6 +417,11 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             a_gbase.next = cfg_a_start
             a_base.next = cfg_a_start
             b_base.next = cfg_b_start
+            c_ph.next = 0
+            brow.next = 0
+            b_rt.next = 0
+            b_ct.next = 0
+            b_g.next = 0
             d_rt.next = 0
             d_ct.next = 0
             d_g.next = 0
@@ -348,28 +436,53 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             counting.next = reading  # the first operand leaves the read ports: the array's cycles start
             if counting:
                 cycles.next = cycles + 1
+            if ws and not issuing and loading:
+                lead.next = lead + 1
+                if lead == R - 1:
+                    issuing.next = 1
             if issuing:
                 if p == period_last:
                     p.next = 0
                     if rt == rt_last:
                         rt.next = 0
-                        b_base.next = b_base + cfg_kstride
+                        if not ws:
+                            b_base.next = b_base + cfg_kstride
                         if ct == ct_last:
                             ct.next = 0
                             if g == g_last:
                                 issuing.next = 0
                             else:
                                 g.next = g + 1
-                                a_gbase.next = a_base + cfg_kstride
-                                a_base.next = a_base + cfg_kstride
+                                a_gbase.next = a_base + cfg_astride
+                                a_base.next = a_base + cfg_astride
                         else:
                             ct.next = ct + 1
                             a_base.next = a_gbase
                     else:
                         rt.next = rt + 1
-                        a_base.next = a_base + cfg_kstride
+                        a_base.next = a_base + cfg_astride
                 else:
                     p.next = p + 1
+            if ws and loading:
+                if c_ph == period_last:
+                    c_ph.next = 0
+                    if b_rt == rt_last:
+                        b_rt.next = 0
+                        brow.next = 0
+                        b_base.next = b_base + cfg_kstride
+                        if b_ct == ct_last:
+                            b_ct.next = 0
+                            if b_g == g_last:
+                                loading.next = 0
+                            else:
+                                b_g.next = b_g + 1
+                        else:
+                            b_ct.next = b_ct + 1
+                    else:
+                        b_rt.next = b_rt + 1
+                        brow.next = brow + R
+                else:
+                    c_ph.next = c_ph + 1
             if load0:
                 if d_rt == rt_last:
                     d_rt.next = 0
@@ -402,9 +515,24 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             else:
                 beat.next = beat + 1
 
-    insts += [drain_last, finished, delay(clk, rst, finish, written, WRITEBACK_STAGES), stream, control,
+    insts += [drain_last, finished_ws if ws else finished_os,
+              delay(clk, rst, finish, written, WRITEBACK_STAGES), stream, control,
               pack(rd_data, out_data), pack(writes, obs_write)]
     return insts
+
+
+@block
+def _masked_lane(word, lo: int, ok, q):
+    hi = lo + len(q)
+
+    @always_comb
+    def comb():
+        if ok:
+            q.next = word[hi:lo].signed()
+        else:
+            q.next = 0
+
+    return comb
 
 
 def engine_ports(params: EngineParams) -> dict:
@@ -416,7 +544,7 @@ def engine_ports(params: EngineParams) -> dict:
         ld_data=unsigned(params.load_bits),
         cfg_m=_count(), cfg_k=_count(), cfg_n=_count(), cfg_groups=_count(), cfg_row_tiles=_count(),
         cfg_col_tiles=_count(), cfg_zp=signed(ap.data_bits), cfg_qmin=signed(ap.data_bits),
-        cfg_qmax=signed(ap.data_bits), cfg_kstride=_count(), cfg_a_start=_count(), cfg_b_start=_count(),
+        cfg_qmax=signed(ap.data_bits), cfg_kstride=_count(), cfg_astride=_count(), cfg_a_start=_count(), cfg_b_start=_count(),
         cfg_o_start=_count(), cfg_ostride=_count(), cfg_p_start=_count(), cfg_first=Signal(bool(0)),
         cfg_last=Signal(bool(0)), cfg_beats=_count(),
         start=Signal(bool(0)), busy=Signal(bool(0)), done=Signal(bool(0)), cycles=unsigned(32),

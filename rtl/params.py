@@ -23,6 +23,8 @@ M0_BITS = 32  # unsigned mantissa in [0, 2^31)
 BIAS_BITS = 32
 PARAM_BITS = BIAS_BITS + M0_BITS + SHIFT_BITS  # one word of the per-channel parameter memory
 COUNT_BITS = 20  # width of the M/K/N/tile-count configuration registers
+DATAFLOWS = ("os", "ws")
+WS_MIN_ROWS = 3  # the accumulator memory's read and output register plus its write: 3 cycles per address
 MAX_SIDE = 256  # rows or cols
 MAX_ACC_BITS = 48  # PE accumulator register (the requant unit takes at most 32)
 MAX_PES = 4096  # rows x cols: a 64x64 array converts in about 3 min and 0.5 GiB
@@ -50,8 +52,15 @@ class ArrayParams:
     cols: int
     data_bits: int = 8
     acc_bits: int = 32
+    dataflow: str = "os"  # "os" (outputs stay in the PEs) or "ws" (weights stay; partial sums flow down)
 
     def __post_init__(self) -> None:
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError(f"the RTL builds the dataflows {', '.join(DATAFLOWS)}, not {self.dataflow!r}")
+        if self.dataflow == "ws" and self.rows < WS_MIN_ROWS:
+            raise ConfigError(f"a weight-stationary engine needs at least {WS_MIN_ROWS} rows (folds of one "
+                              f"output row P = max(M, rows) cycles apart must not overtake the accumulator "
+                              f"memory's read-modify-write), not {self.rows}")
         for name in ("rows", "cols"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -73,7 +82,12 @@ class ArrayParams:
 
     @property
     def tag(self) -> str:
-        return f"{self.rows}x{self.cols}_d{self.data_bits}_a{self.acc_bits}"
+        flow = "" if self.dataflow == "os" else f"_{self.dataflow}"
+        return f"{self.rows}x{self.cols}_d{self.data_bits}_a{self.acc_bits}{flow}"
+
+    @property
+    def ws(self) -> bool:
+        return self.dataflow == "ws"
 
     def check_reduction(self, k: int, layer: str = "layer") -> None:
         """An accumulator too narrow for K is refused before anything is generated."""

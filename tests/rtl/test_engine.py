@@ -5,7 +5,7 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from hwsim.config import AcceleratorConfig
+from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.cycle import simulate_gemm
 from hwsim.mapping import Gemm, plan
 from hwsim.timing import WRITEBACK_CYCLES, compute_cycles
@@ -52,10 +52,11 @@ def jobs():
     return [random_job(rng, f"gemm{i}", *shape) for i, shape in enumerate(SHAPES)]
 
 
-def test_tile_engine_is_bit_and_cycle_exact(simulator, rtl_build, jobs):
-    engine = engine_for(jobs, ArrayParams(ROWS, COLS))
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_tile_engine_is_bit_and_cycle_exact(simulator, rtl_build, jobs, dataflow):
+    engine = engine_for(jobs, ArrayParams(ROWS, COLS, dataflow=dataflow))
     report = run_job({"kind": "gemms", "engine": engine, "jobs": jobs, "monitor": True}, simulator, rtl_build)
-    cfg = AcceleratorConfig(rows=ROWS, cols=COLS)
+    cfg = AcceleratorConfig(rows=ROWS, cols=COLS, dataflow=Dataflow(dataflow))
     assert len(np.unique(np.concatenate([expected(job).ravel() for job in jobs]))) > 100  # not all clamped
     for job, got in zip(jobs, report["gemms"], strict=True):
         ref = expected(job)
@@ -74,13 +75,16 @@ def test_tile_engine_is_bit_and_cycle_exact(simulator, rtl_build, jobs):
             assert rtl_cycles == model_cycles, (job.name, col)
 
 
-def test_tile_engine_accumulates_k_chunks(simulator, rtl_build, jobs):
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_tile_engine_accumulates_k_chunks(simulator, rtl_build, jobs, dataflow):
     """The tiler's chunks on both simulators (Icarus checks every live lane is written): K chunks add up in
-    the accumulator memory, m/n tiles land at their offsets, each run takes its chunk's compute cycles."""
-    engine = engine_for(jobs, ArrayParams(ROWS, COLS))
-    chunks = {job.name: tiler_chunks(job, ROWS, 2, COLS) for job in jobs}
+    the accumulator memory, m/n tiles land at their offsets, each run takes its chunk's compute cycles.
+    WS: m tiles off the array's rows and K chunks off its tiles (A is laid out per chunk)."""
+    m_t = ROWS if dataflow == "os" else 4
+    chunks = {job.name: tiler_chunks(job, m_t, 2, COLS) for job in jobs}
+    engine = engine_for(jobs, ArrayParams(ROWS, COLS, dataflow=dataflow), chunks)
     report = run_job({"kind": "gemms", "engine": engine, "jobs": jobs, "chunks": chunks}, simulator, rtl_build)
-    cfg = AcceleratorConfig(rows=ROWS, cols=COLS)
+    cfg = AcceleratorConfig(rows=ROWS, cols=COLS, dataflow=Dataflow(dataflow))
     for job, got in zip(jobs, report["gemms"], strict=True):
         np.testing.assert_array_equal(got["out"], expected(job), err_msg=job.name)
         assert got["run_cycles"] == [compute_cycles(plan(Gemm(c.m, c.k, c.n), cfg)) for c in chunks[job.name]]
