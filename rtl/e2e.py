@@ -73,7 +73,8 @@ class RtlSimResult:
 
     def to_dict(self) -> dict:
         ap = self.engine.array
-        return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}", "dataflow": ap.dataflow,
+        return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}",
+                "dataflow": ap.dataflow,
                 "images": self.images, "inputs": self.source, "bit_exact": self.bit_exact,
                 "cycle_exact": self.cycle_exact, "mismatched_images": self.mismatched_images,
                 "layers": [layer.to_dict() for layer in self.layers],

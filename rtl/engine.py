@@ -310,7 +310,8 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     b_cols = [signed(D) for _ in range(C)]
     insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
     if ws:  # weight rows past the fold's K read as zeros (the memory word there belongs to another tile)
-        insts += [delay(clk, rst, ld_iss, s_ok, READ_LATENCY_CYCLES), delay(clk, rst, ld_cap, s_cap, READ_LATENCY_CYCLES)]
+        insts += [delay(clk, rst, ld_iss, s_ok, READ_LATENCY_CYCLES),
+                  delay(clk, rst, ld_cap, s_cap, READ_LATENCY_CYCLES)]
         insts += [_masked_lane(b_word, j * D, s_ok, b_cols[j]) for j in range(C)]
     else:
         insts += [_lane(b_word, j * D, b_cols[j]) for j in range(C)]
@@ -544,7 +545,8 @@ def engine_ports(params: EngineParams) -> dict:
         ld_data=unsigned(params.load_bits),
         cfg_m=_count(), cfg_k=_count(), cfg_n=_count(), cfg_groups=_count(), cfg_row_tiles=_count(),
         cfg_col_tiles=_count(), cfg_zp=signed(ap.data_bits), cfg_qmin=signed(ap.data_bits),
-        cfg_qmax=signed(ap.data_bits), cfg_kstride=_count(), cfg_astride=_count(), cfg_a_start=_count(), cfg_b_start=_count(),
+        cfg_qmax=signed(ap.data_bits), cfg_kstride=_count(), cfg_astride=_count(), cfg_a_start=_count(),
+        cfg_b_start=_count(),
         cfg_o_start=_count(), cfg_ostride=_count(), cfg_p_start=_count(), cfg_first=Signal(bool(0)),
         cfg_last=Signal(bool(0)), cfg_beats=_count(),
         start=Signal(bool(0)), busy=Signal(bool(0)), done=Signal(bool(0)), cycles=unsigned(32),

@@ -144,7 +144,8 @@ def words(job: GemmJob, engine: EngineParams) -> Words:
     assert SHIFT_BITS == 8 and BIAS_BITS == 32
     config = {"cfg_m": m, "cfg_k": k, "cfg_n": n, "cfg_groups": g, "cfg_row_tiles": rt, "cfg_col_tiles": ct,
               "cfg_zp": job.zero_point, "cfg_qmin": job.qmin, "cfg_qmax": job.qmax, "cfg_kstride": k,
-              "cfg_astride": m if ap.ws else k, "cfg_a_start": 0, "cfg_b_start": 0, "cfg_o_start": 0, "cfg_ostride": m, "cfg_p_start": 0,
+              "cfg_astride": m if ap.ws else k, "cfg_a_start": 0, "cfg_b_start": 0, "cfg_o_start": 0,
+              "cfg_ostride": m, "cfg_p_start": 0,
               "cfg_first": 1, "cfg_last": 1, "cfg_beats": g * ct * m}
     live = [min(C, n - tile * C) for _ in range(g) for tile in range(ct) for _ in range(m)]  # word (g, ct, m)
     return Words(a=_pack(a_words, D), b=_pack(b_words, D), params=params, config=config, live_lanes=live)
@@ -169,8 +170,8 @@ def _ws_a_words(a: np.ndarray, R: int) -> np.ndarray:
 
 
 CONFIG_PORTS = ("cfg_m", "cfg_k", "cfg_n", "cfg_groups", "cfg_row_tiles", "cfg_col_tiles", "cfg_zp", "cfg_qmin",
-                "cfg_qmax", "cfg_kstride", "cfg_astride", "cfg_a_start", "cfg_b_start", "cfg_o_start", "cfg_ostride", "cfg_p_start",
-                "cfg_first", "cfg_last", "cfg_beats")  # the order rtl/harness.cpp reads them in
+                "cfg_qmax", "cfg_kstride", "cfg_astride", "cfg_a_start", "cfg_b_start", "cfg_o_start", "cfg_ostride",
+                "cfg_p_start", "cfg_first", "cfg_last", "cfg_beats")  # the order rtl/harness.cpp reads them in
 
 
 def chunk_runs(w: Words, job: GemmJob, ap: ArrayParams, chunks) -> Words:
