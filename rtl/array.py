@@ -176,19 +176,24 @@ def systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, out_co
 @block
 def array_top(clk, rst, a_vec, b_vec, in_valid, in_first, in_last, out_vec, out_valid, out_rows,
               params: ArrayParams):
-    """Flat-port wrapper of systolic_array (top-level ports cannot be lists):
+    """Flat-port wrapper of systolic_array or ws_array (top-level ports cannot be lists):
     a_vec = R lanes of D bits (lane i = row i), b_vec = C lanes, out_vec = C lanes of W bits,
-    out_valid = C bits, out_rows = C lanes of row-index bits."""
+    out_valid = C bits, out_rows = C lanes of row-index bits (WS: in_last is the load chain's `cap`,
+    out_rows the C `takes` strobes)."""
     R, C, D, W = params.rows, params.cols, params.data_bits, params.acc_bits
     rb = len(out_rows) // C
     a_rows = [signed(D) for _ in range(R)]
     b_cols = [signed(D) for _ in range(C)]
     outs = [signed(W) for _ in range(C)]
     valids = [Signal(bool(0)) for _ in range(C)]
-    rows = [unsigned(rb) for _ in range(C)]
+    rows = [Signal(bool(0)) if params.ws else unsigned(rb) for _ in range(C)]
     insts = [_slice_signed(a_vec, i * D, a_rows[i]) for i in range(R)]
     insts += [_slice_signed(b_vec, j * D, b_cols[j]) for j in range(C)]
-    insts.append(systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, outs, valids, rows, params))
+    if params.ws:
+        insts.append(ws_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, outs, valids, rows, params))
+    else:
+        insts.append(systolic_array(clk, rst, a_rows, b_cols, in_valid, in_first, in_last, outs, valids, rows,
+                                    params))
     insts.append(pack(outs, out_vec))
     insts.append(pack(valids, out_valid))
     insts.append(pack(rows, out_rows))

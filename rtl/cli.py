@@ -24,7 +24,7 @@ def _array_params(args: argparse.Namespace):
     from hwsim.config import parse_array
     from rtl.params import ArrayParams
     rows, cols = parse_array(args.array)
-    return ArrayParams(rows, cols, data_bits=args.data_bits, acc_bits=args.acc_bits)
+    return ArrayParams(rows, cols, data_bits=args.data_bits, acc_bits=args.acc_bits, dataflow=args.dataflow)
 
 
 def _check_model_width(ap) -> None:
@@ -113,8 +113,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def _sim_table(result) -> None:
     console = Console()
-    t = Table(box=box.SIMPLE_HEAD, title=f"{result.model} on the {result.engine.array.rows}x"
-              f"{result.engine.array.cols} RTL tile engine ({result.simulator}), {result.images} images")
+    ap = result.engine.array
+    t = Table(box=box.SIMPLE_HEAD, title=f"{result.model} on the {ap.rows}x{ap.cols} {ap.dataflow.upper()} RTL tile "
+              f"engine ({result.simulator}), {result.images} images")
     for col in ("layer", "RTL cycles", "hwsim cycles", "match"):
         t.add_column(col, justify="left" if col == "layer" else "right")
     for layer in result.layers:
@@ -175,6 +176,8 @@ def add_parser(sub) -> None:
         p.add_argument("--acc-bits", type=int, default=32,
                        help="accumulator width (default 32): the rule of `hwsim map --acc-bits`, and at most "
                        "48 in the PE array, 32 in the engine")
+        p.add_argument("--dataflow", choices=("os", "ws"), default="os",
+                       help="output stationary (default) or weight stationary; sim: the tiler schedules for it")
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
 

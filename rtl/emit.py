@@ -21,7 +21,7 @@ def array_ports(params: ArrayParams) -> dict:
     return dict(clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
                 a_vec=unsigned(R * D), b_vec=unsigned(C * D), in_valid=Signal(bool(0)),
                 in_first=Signal(bool(0)), in_last=Signal(bool(0)), out_vec=unsigned(C * W),
-                out_valid=unsigned(C), out_rows=unsigned(C * row_bits(R)))
+                out_valid=unsigned(C), out_rows=unsigned(C * (1 if params.ws else row_bits(R))))
 
 
 GENERATOR_SOURCES = ("array.py", "engine.py", "requant.py", "params.py", "emit.py")

@@ -3,9 +3,10 @@ hwsim's mapper tiled it (K chunks accumulating in the engine, requant in RTL); t
 integer executor's and each layer's RTL cycles equal the compute cycles of hwsim's analytical engine and
 of its cycle-accurate engine."""
 import numpy as np
+import pytest
 
 from hwsim.analytical import map_graph
-from hwsim.config import AcceleratorConfig
+from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.cycle import run_cycle
 from hwsim.mapping import GEMM_OPS, gemm_of, plan
 from hwsim.timing import compute_cycles
@@ -69,4 +70,27 @@ def test_tanh_avgpool_lenet_on_16x16_through_the_harness(rtl_build, tmp_path):
     assert len({tuple(row) for row in result.output.reshape(IMAGES, -1).tolist()}) == IMAGES
     cfg = AcceleratorConfig(rows=16, cols=16)
     hwsim = {layer.name: layer.compute_cycles for layer in map_graph(qgraph, cfg).layers if layer.unit == "array"}
+    assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}
+
+
+@pytest.mark.parametrize("side", [8, 16])
+def test_lenet_weight_stationary_through_the_harness(rtl_build, lenet_q, fashion_test, side):
+    """The WS engine (weights preloaded down a chain into shadow registers, partial sums flowing down, K
+    tiles adding up in the accumulator memory) on 10 test images: logits bit-exact, each layer's RTL
+    cycles equal to the WS compute cycles of hwsim's analytical and cycle-accurate engines."""
+    pixels, _ = fashion_test
+    x_q = quantize_input(Preprocess()(pixels[:IMAGES]), lenet_q.input_quant)
+    result = simulate_model(lenet_q, x_q, ArrayParams(side, side, dataflow="ws"), "verilator", "Fashion-MNIST",
+                            rtl_build)
+    np.testing.assert_array_equal(result.output, run_int(lenet_q, x_q))
+    assert result.to_dict()["dataflow"] == "ws"
+    cfg = AcceleratorConfig(rows=side, cols=side, dataflow=Dataflow.WS)
+    hwsim = {layer.name: layer.compute_cycles for layer in map_graph(lenet_q, cfg).layers if layer.unit == "array"}
+    stepped = {layer.name: layer.compute_cycles for layer in run_cycle(lenet_q, x_q[:1], cfg).result.layers
+               if layer.unit == "array"}
+    assert stepped == hwsim
+    os_cycles = {layer.name: layer.compute_cycles
+                 for layer in map_graph(lenet_q, AcceleratorConfig(rows=side, cols=side)).layers
+                 if layer.unit == "array"}
+    assert hwsim != os_cycles  # the dataflow shows in the cycles
     assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}
