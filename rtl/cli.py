@@ -82,7 +82,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             written.append(dest)
     if args.json:
         print(json.dumps({"files": [str(p) for p in written], "array": f"{ap.rows}x{ap.cols}",
-                          "data_bits": ap.data_bits, "acc_bits": ap.acc_bits}, indent=2))
+                          "dataflow": ap.dataflow, "data_bits": ap.data_bits, "acc_bits": ap.acc_bits}, indent=2))
     else:
         for p in written:
             print(f"wrote {p} ({len(p.read_text().splitlines()):,} lines)")
@@ -150,7 +150,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
         return 0
     what = (f"tile engine {design.tag} (array, memories, controllers, requant pipelines)" if args.engine
-            else f"{ap.rows}x{ap.cols} PE array")
+            else f"{ap.rows}x{ap.cols} {ap.dataflow.upper()} PE array")
     t = Table(box=box.SIMPLE_HEAD, title=f"{what} ({ap.data_bits}-bit data, {ap.acc_bits}-bit accumulators), Yosys")
     for col in ("target", "LUT", "FF", "DSP/MAC", "BRAM", "carry", "Fmax MHz", "synth s"):
         t.add_column(col, justify="left" if col == "target" else "right")

@@ -20,6 +20,17 @@ def test_generate_writes_the_array_requant_unit_and_engine(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "rtl").iterdir()) == names  # no temporary folder left behind
 
 
+def test_generate_weight_stationary(capsys, tmp_path):
+    code, out, _ = run(capsys, "rtl", "generate", "--array", "4x2", "--dataflow", "ws", "--depth", "64", "--out",
+                       str(tmp_path), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["dataflow"] == "ws"
+    engine = next(p for p in doc["files"] if "engine_" in p)
+    assert engine.endswith("engine_4x2_d8_a32_ws_a64_b64_o64_p64.v")
+    text = open(engine).read()
+    assert "shadow" in text and "active" in text  # the WS PEs, not the OS grid
+
+
 def test_generate_sized_for_a_model(capsys, tmp_path):
     code, out, _ = run(capsys, "rtl", "generate", "--model", str(LENET), "--out", str(tmp_path), "--json")
     assert code == 0 and any("engine_8x8_d8_a32_a2450_b6000_o784_p120" in p for p in json.loads(out)["files"])
@@ -73,6 +84,7 @@ HOSTILE = [
     (("sim", str(LENET), "--calib-data", " "), "--calib-data ' ': give a path"),
     (("sim", ""), "model '': give a path"),
     (("synth", "--array", "64x65"), "4,160 PEs"),
+    (("generate", "--array", "2x8", "--dataflow", "ws"), "weight-stationary engine needs at least 3 rows"),
 ]
 
 
