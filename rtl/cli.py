@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -51,11 +52,27 @@ def _load_inputs(args: argparse.Namespace, images: int):
     return qgraph, x_q, source
 
 
+def _memories_config(args: argparse.Namespace, ap):
+    """--memories: the accelerator config (preset name or TOML file) whose SRAM sizes the engine takes,
+    with --array, --dataflow and --acc-bits applied; None without it."""
+    if getattr(args, "memories", None) is None:
+        return None
+    from hwsim.config import PRESETS, Dataflow, load_config, preset
+    base = preset(args.memories) if args.memories in PRESETS else load_config(_path(args.memories, "--memories"))
+    return dataclasses.replace(base, rows=ap.rows, cols=ap.cols, dataflow=Dataflow(ap.dataflow),
+                               acc_bits=ap.acc_bits)
+
+
 def _engine_params(args: argparse.Namespace, ap):
-    """The tile engine: memories sized for --model's layers, or --depth words each."""
+    """The tile engine: memories sized as --memories' SRAMs, for --model's layers, or --depth words each."""
     from rtl.e2e import gemm_jobs
     from rtl.layout import engine_for
     from rtl.params import EngineParams
+    cfg = _memories_config(args, ap)
+    if cfg is not None:
+        if args.model is not None or args.depth is not None:
+            raise ConfigError("--memories sizes the memories as the config's SRAMs: leave out --model and --depth")
+        return EngineParams.from_config(cfg)
     if args.model is not None:
         if args.depth is not None:
             raise ConfigError(f"--depth {args.depth}: with --model the memories are sized for the model's "
@@ -64,11 +81,13 @@ def _engine_params(args: argparse.Namespace, ap):
         qgraph, x_q, _ = _load_inputs(args, 1)
         return engine_for(gemm_jobs(qgraph, x_q), ap)  # refuses an accumulator too narrow for any layer's K
     d = DEFAULT_DEPTH_WORDS if args.depth is None else args.depth
+    if ap.ws:
+        return EngineParams(ap, a_depth=0, raw_depth=d, b_depth=d, out_depth=d, param_depth=d)
     return EngineParams(ap, a_depth=d, b_depth=d, out_depth=d, param_depth=d)  # refuses past its limits
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from rtl.emit import ensure_writable, write_array, write_engine, write_requant
+    from rtl.emit import ensure_writable, memory_bytes, write_array, write_engine, write_requant
     ap = _array_params(args)
     engine = _engine_params(args, ap)
     out = ensure_writable(args.out, "--out")
@@ -80,12 +99,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
             dest = out / f.name
             shutil.move(str(f), dest)
             written.append(dest)
+    memories = memory_bytes(written[-1])  # read back from the engine's Verilog
     if args.json:
         print(json.dumps({"files": [str(p) for p in written], "array": f"{ap.rows}x{ap.cols}",
-                          "dataflow": ap.dataflow, "data_bits": ap.data_bits, "acc_bits": ap.acc_bits}, indent=2))
+                          "dataflow": ap.dataflow, "data_bits": ap.data_bits, "acc_bits": ap.acc_bits,
+                          "memory_bytes": memories}, indent=2))
     else:
         for p in written:
             print(f"wrote {p} ({len(p.read_text().splitlines()):,} lines)")
+        print("engine memories (read from its Verilog): " + ", ".join(f"{k} {v:,} B" for k, v in memories.items()))
     return 0
 
 
@@ -102,8 +124,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     layers = sum(1 for n in qgraph.nodes if n.op.name in ("CONV", "DENSE"))
     with progress_bars(enabled=not args.json, unit="layer runs") as bars:
         advance = bars(f"RTL {args.simulator}", layers * args.images)
-        result = simulate_model(qgraph, x_q, ap, args.simulator, source,
-                                build_dir, advance=advance)
+        result = simulate_model(qgraph, x_q, ap, args.simulator, source, build_dir, advance=advance,
+                                cfg=_memories_config(args, ap), sram_sized=args.memories is not None)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -126,7 +148,8 @@ def _sim_table(result) -> None:
     console.print(f"inputs: {result.source}; logits {'bit-exact with' if result.bit_exact else 'DIFFER from'} "
                   f"quant's integer executor ({result.mismatched_images} of {result.images} images differ)",
                   highlight=False)
-    console.print(f"host ops per image: {len(result.host_ops)} (im2col and every non-GEMM op run in numpy, outside "
+    what = "every non-GEMM op runs" if ap.ws else "im2col and every non-GEMM op run"
+    console.print(f"host ops per image: {len(result.host_ops)} ({what} in numpy, outside "
                   f"the RTL); RTL GEMM cycles {result.rtl_gemm_cycles:,} of hwsim's whole-network "
                   f"{result.hwsim_total_cycles:,}", highlight=False)
     free_rate = result.free_cycles / max(result.free_s, 1e-9)
@@ -178,6 +201,9 @@ def add_parser(sub) -> None:
                        "48 in the PE array, 32 in the engine")
         p.add_argument("--dataflow", choices=("os", "ws"), default="os",
                        help="output stationary (default) or weight stationary; sim: the tiler schedules for it")
+        p.add_argument("--memories", metavar="CONFIG",
+                       help="size the (WS) engine's memories as this accelerator config's SRAMs, byte for byte: a "
+                       "preset (edge8, mid16, tpu128) or a TOML file; sim: its tiler schedules the layers")
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
 

@@ -18,10 +18,11 @@ from hwsim.analytical import map_graph
 from hwsim.config import AcceleratorConfig, Dataflow
 from hwsim.cycle import compile_schedules, gemm_operands
 from hwsim.mapping import GEMM_OPS
+from quant.errors import ConfigError
 from quant.int_exec import run_int
 from quant.ir import Graph, Op
 from rtl.harness import HarnessDriver, build_harness
-from rtl.layout import GemmJob, engine_for, job_for
+from rtl.layout import GemmJob, engine_for, job_for, needs
 from rtl.model_run import model_runs
 from rtl.params import ArrayParams, EngineParams
 from rtl.simulate import build_engine, run_job
@@ -92,30 +93,46 @@ def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
     jobs, tensors = [], run_int(qgraph, x_q[:1], intermediate=True)
     for node in qgraph.nodes:
         if node.op in GEMM_OPS:
-            a, w, _ = gemm_operands(node, tensors[node.inputs[0]], batch=1)
-            jobs.append(job_for(node, a[0], w))
+            x = tensors[node.inputs[0]][:1]
+            a, w, _ = gemm_operands(node, x, batch=1)
+            jobs.append(job_for(node, a[0], w, x))
     return jobs
 
 
-def host_ops(qgraph: Graph) -> tuple[str, ...]:
-    """What the host computes per image outside the RTL tile engine: each conv's im2col expansion and
-    every op that is not a Conv/Dense GEMM."""
+def host_ops(qgraph: Graph, ws: bool = False) -> tuple[str, ...]:
+    """What the host computes per image outside the RTL tile engine: every op that is not a Conv/Dense
+    GEMM, and (OS engines; a WS engine's im2col is in hardware) each conv's im2col expansion."""
     return tuple(f"im2col {n.name}" if n.op is Op.CONV else f"{n.op.value} {n.name}" for n in qgraph.nodes
-                 if n.op is Op.CONV or n.op not in GEMM_OPS)
+                 if (n.op is Op.CONV and not ws) or n.op not in GEMM_OPS)
 
 
 def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
                    source: str = "", build_root: Path | None = None,
-                   advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None) -> RtlSimResult:
+                   advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None,
+                   sram_sized: bool = False) -> RtlSimResult:
     """cfg: the accelerator whose tiler schedules each layer (default: edge8 at the array's size); the RTL
     runs every GEMM layer as the mapper's chunks and takes their compute cycles, K chunks accumulating
-    in the engine's accumulator memory. The array's dataflow (OS or WS) is the one the tiler schedules for."""
+    in the engine's accumulator memory. The array's dataflow (OS or WS) is the one the tiler schedules for.
+    sram_sized (WS): the engine's memories are cfg's SRAMs byte for byte (EngineParams.from_config), and a
+    layer that does not fit them is refused; else they are sized for the model's largest layer."""
     base = cfg or AcceleratorConfig()
     cfg = dataclasses.replace(base, rows=array.rows, cols=array.cols, dataflow=Dataflow(array.dataflow),
                               acc_bits=array.acc_bits, fuse_pool=False)
     schedules = compile_schedules(qgraph, cfg, batch=1)
     chunks = {s.node.name: list(s.steps) for s in schedules}
-    engine = engine_for(gemm_jobs(qgraph, x_q), array, chunks)
+    jobs = gemm_jobs(qgraph, x_q)
+    engine = engine_for(jobs, array, chunks)
+    if sram_sized:
+        sized = EngineParams.from_config(cfg)
+        for job in jobs:  # refuse up front, before a build, what the memories cannot hold
+            need = needs(job, array, chunks.get(job.name), sized.banks)
+            for key, value in need.items():
+                have = sized.acc_words if key == "acc_depth" else getattr(sized, key)
+                if value > have:
+                    raise ConfigError(f"{job.name}: needs {value:,} words of {key.removesuffix('_depth')} memory; "
+                                      f"the {cfg.name} SRAMs hold {have:,} (the RTL holds whole layers until its "
+                                      "DMA streams tiles)")
+        engine = sized
     hwsim_cycles = {s.node.name: s.mapping.compute_cycles for s in schedules}
     if simulator == "verilator":
         binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
@@ -136,7 +153,7 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     return RtlSimResult(model=qgraph.name, simulator=simulator, engine=engine, images=len(x_q), source=source,
                         output=report["output"], bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
                         wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
-                        free_cycles=report["free_cycles"], free_s=report["free_s"], host_ops=host_ops(qgraph),
+                        free_cycles=report["free_cycles"], free_s=report["free_s"], host_ops=host_ops(qgraph, array.ws),
                         hwsim_total_cycles=map_graph(qgraph, cfg).total_cycles)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -62,6 +63,26 @@ def write_engine(params: EngineParams, out_dir: Path | str) -> Path:
     """Write the tile engine as <out_dir>/engine_<tag>.v; top module engine_<tag>."""
     name = f"engine_{params.tag}"
     return _convert(tile_engine(**engine_ports(params), params=params), Path(out_dir), name)
+
+
+MEMORY_DECL = re.compile(r"^\s*reg\s+(?:signed\s+)?\[(\d+):(\d+)\]\s+(\w+)\s+\[0:(\d+)-1\];", re.M)
+BUFFERS = (("ifmap", re.compile(r"(^|_)mem_[eo]$|^a_mem$")), ("filter", re.compile(r"^(b|bias|m0|shift)_mem$")),
+           ("acc", re.compile(r"_psums$")), ("ofmap", re.compile(r"_bank$")))
+
+
+def memory_bytes(verilog: Path | str) -> dict[str, int]:
+    """The bytes of every memory (a `reg [w] name [0:depth-1]` array) in a generated engine, per buffer
+    of hwsim's model: ifmap (the im2col's raw banks, or the OS engine's A memory), filter (B and the
+    channel parameters), acc (the accumulator memories), ofmap (the result banks). A memory that fits
+    none of them is an error: every bit on chip is accounted for."""
+    out = {name: 0 for name, _ in BUFFERS}
+    for hi, lo, name, depth in MEMORY_DECL.findall(Path(verilog).read_text()):
+        bits = (int(hi) - int(lo) + 1) * int(depth)
+        buffer = next((b for b, pattern in BUFFERS if pattern.search(name)), None)
+        if buffer is None:
+            raise ValueError(f"memory {name!r} belongs to no buffer")
+        out[buffer] += bits // 8
+    return out
 
 
 REQUANT_TAG_BITS = 16  # the standalone unit's tag: a vector index in its testbench

@@ -23,25 +23,28 @@ Interface (all synchronous to clk, active-high synchronous reset):
   run    a `start` pulse; `busy` while running; `done` afterwards; `cycles` counts the
          edges from the first operand entering the array to the write of the last result
          (WRITEBACK_STAGES after it leaves the array): the window hwsim calls a chunk's compute
-         cycles. Before it lie READ_LATENCY_CYCLES of operand-memory read (the memories have
-         block-RAM read ports with output registers), so start -> done takes cycles + 2.
+         cycles. Before it lie read_latency(params) cycles (OS: 2, the operand memories' block-RAM
+         read and output register; WS: IM2COL_STAGES = 6), so start -> done takes cycles + that.
   result out_valid/out_ready + out_data (C int8 lanes) + out_last: one cycle after `done`
          the engine streams cfg_beats words from word 0: word (g, ct, m) holds channels
          g*N + ct*C + j (lane j) of output row m.
   debug  obs_write: the per-column result-write strobes, for the cycle-exact monitor.
 
-Memory layout (written by the host, rtl.layout): B word (g*col_tiles + ct)*K + t holds
-B[g][t, ct*C + j] in lane j. OS: A word (g*row_tiles + rt)*K + t holds A[g][rt*R + i, t] in lane i;
-WS: A word (g*k_tiles + kt)*M + m holds A[g][m, kt*R + i] in lane i (row tiles are K tiles). Lanes
-past the matrix edge are zero. Result and accumulator words (g, ct, m) as streamed.
+Memory layout (written by the host, rtl.layout). OS: A word (g*row_tiles + rt)*K + t holds
+A[g][rt*R + i, t] in lane i (the host's im2col); B word (g*col_tiles + ct)*K + t holds B[g][t, ct*C + j]
+in lane j. WS: no A memory: the layer's raw input sits in the banked memories of the hardware im2col
+(rtl.im2col; ld_sel 0 writes them) and B's rows are in that unit's (ky, kx, c) order, per K chunk.
+Lanes past the matrix edge are zero. Result and accumulator words (g, ct, m) as streamed.
 
 Schedule: hwsim's fold schedule (hwsim.cycle states it register by register). Folds run in the
 order of hwsim.mapping.FoldPlan.tiles (group, column tile, row tile innermost), one every
 P = max(T, R) cycles (T: k for OS, m for WS).
   OS  fold f issues operand t at cycle f*P + t with `first` at t = 0 and `last` at t = k-1.
   WS  fold f loads its weight tile at cycles f*P + c (c < R: B word of K row R-1-c of the tile, rows
-      past k read as zeros, `cap` on the last) and streams A word m at cycle R + f*P + m (`first` at
-      m = 0); its sums add into the accumulator memory (first K tile: none; last: requantized).
+      past k read as zeros, `cap` on the last; the im2col walker steps lane c of the fold's table) and
+      issues pixel m at cycle R + f*P + m (`first` at m = 0), its A word reaching the array
+      IM2COL_STAGES later (the weights are delayed to match); its sums add into the accumulator memory
+      (first K tile: none; last: requantized).
 """
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block
 
 from hwsim.timing import WRITEBACK_CYCLES
 from rtl.array import pack, row_bits, signed, systolic_array, unsigned, ws_array
+from rtl.im2col import IM2COL_STAGES, im2col_ws, spos
+from rtl.layout import PIXEL_CONFIG_PORTS, SIGNED_CONFIG_PORTS, WS_CONFIG_PORTS
 from rtl.params import BIAS_BITS, COUNT_BITS, M0_BITS, SHIFT_BITS, EngineParams
 from rtl.requant import REQUANT_STAGES, delay, requant_pipeline
 
@@ -56,6 +61,13 @@ ACCUMULATE_STAGES = 2  # the accumulator memory's read and output register
 WRITEBACK_STAGES = ACCUMULATE_STAGES + REQUANT_STAGES
 assert WRITEBACK_STAGES == WRITEBACK_CYCLES, "the hardware and hwsim's timing must count the same pipeline"
 READ_LATENCY_CYCLES = 2  # start -> first operand at the array edge: the block-RAM read and its output register
+
+
+def read_latency(params) -> int:
+    """Cycles from a run's start to its first operand at the array edge: OS the operand memories' read
+    (2); WS the hardware im2col's pipeline (rtl.im2col.IM2COL_STAGES), the weights delayed to match."""
+    ap = params.array if isinstance(params, EngineParams) else params
+    return IM2COL_STAGES if ap.ws else READ_LATENCY_CYCLES
 
 
 def _count() -> Signal:
@@ -81,10 +93,9 @@ def _memory_read(clk, mem, addr, q, enable):
 
 
 @block
-def _flags(clk, rst, d_valid, d_first, d_last, q_valid, q_first, q_last):
+def _flags(clk, rst, d_valid, d_first, d_last, q_valid, q_first, q_last, latency: int):
     """The issue flags, delayed to travel with the operand words out of the read ports."""
-    return [delay(clk, rst, d, q, READ_LATENCY_CYCLES) for d, q in ((d_valid, q_valid), (d_first, q_first),
-                                                                    (d_last, q_last))]
+    return [delay(clk, rst, d, q, latency) for d, q in ((d_valid, q_valid), (d_first, q_first), (d_last, q_last))]
 
 
 @block
@@ -103,19 +114,22 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
             m0_mem, shift_mem, zp, qmin, qmax, psums, bank, rd_addr, rd_data, write, count, ws: bool):
     """Column j's drain bookkeeping, requant pipeline and result bank.
 
-    meta = (mbase, ofs, nin, nb, last, kfirst, klast) of the fold draining in this column: taken
+    meta = (mbase, ofs, nin, nb, last, kfirst, klast, pofs) of the fold draining in this column: taken
     from column j-1 (one cycle ahead on the same schedule) at this column's load (OS: the drain
     chain's load; WS: one cycle before the fold's first sum). A result leaves the array with its bank
     address: OS ofs + mbase + row; WS ofs + count, count the fold's sums so far. kfirst/klast: the
-    fold is its output's first/last K tile (OS: always both). The two accumulate stages (the accumulator
+    fold is its output's first/last K tile (OS: always both). The accumulator memory holds the run's
+    output tile only: its word is pofs (the fold's column tile within the run, times cfg_m) plus the
+    row (OS mbase + row, WS count). The two accumulate stages (the accumulator
     memory's read and its output register) add the partial sum
     of the earlier K chunks (its `psums` word, unless cfg_first); on a chunk that is not the
     last the sum goes back to `psums`, on the last it passes the REQUANT_STAGES of the
     requant pipeline and `write` strobes as the int8 value lands in the bank."""
-    mbase, ofs, nin, nb, last, kfirst, klast = meta
-    p_mbase, p_ofs, p_nin, p_nb, p_last, p_kfirst, p_klast = prev_meta
+    mbase, ofs, nin, nb, last, kfirst, klast, pofs = meta
+    p_mbase, p_ofs, p_nin, p_nb, p_last, p_kfirst, p_klast, p_pofs = prev_meta
     step = 0 if j == 0 else 1  # column 0 takes the drain counters as they are
     addr, waddr, addr0, addr1 = _count(), _count(), _count(), _count()
+    paddr, paddr0, paddr1 = _count(), _count(), _count()
     live, live0, live1, final = Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     v0, v1, old, old1, total = (signed(len(acc)) for _ in range(5))
     first0, first1, last0, last1 = (Signal(bool(0)) for _ in range(4))
@@ -136,6 +150,7 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
             last.next = p_last
             kfirst.next = p_kfirst
             klast.next = p_klast
+            pofs.next = p_pofs
 
     @always_seq(clk.posedge, reset=rst)
     def counting():  # WS: the fold's sums leave one per cycle, m = 0 first
@@ -154,6 +169,7 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     @always_comb
     def where_os():
         addr.next = ofs + mbase + row
+        paddr.next = pofs + mbase + row
         if valid and mbase + row < cfg_m and nin < cfg_n:
             live.next = 1
         else:
@@ -162,6 +178,7 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     @always_comb
     def where_ws():
         addr.next = ofs + count
+        paddr.next = pofs + count
         if valid and nin < cfg_n:
             live.next = 1
         else:
@@ -176,7 +193,8 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     def accumulate():  # two stages: the psums block RAM's read and its output register, the value beside
         v0.next = acc
         addr0.next = addr
-        old.next = psums[addr]
+        paddr0.next = paddr
+        old.next = psums[paddr]
         bias0.next = bias
         m0_0.next = m0
         shift0.next = shift
@@ -186,6 +204,7 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
         last1.next = last0
         v1.next = v0
         addr1.next = addr0
+        paddr1.next = paddr0
         old1.next = old
         bias1.next = bias0
         m0_1.next = m0_0
@@ -202,7 +221,7 @@ def _column(clk, rst, j: int, acc, valid, row, load, prev_meta, meta, cfg_m, cfg
     @always(clk.posedge)
     def keep():  # a chunk (WS: a K tile) that is not the last leaves its partial sums for the next
         if live1 and not (cfg_last and last1):
-            psums[addr1].next = total
+            psums[paddr1].next = total
 
     @always(clk.posedge)
     def store():
@@ -223,10 +242,19 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                 cfg_m, cfg_k, cfg_n, cfg_groups, cfg_row_tiles, cfg_col_tiles, cfg_zp, cfg_qmin, cfg_qmax,
                 cfg_kstride, cfg_astride, cfg_a_start, cfg_b_start, cfg_o_start, cfg_ostride, cfg_p_start, cfg_first,
                 cfg_last, cfg_beats, start, busy, done, cycles, out_valid, out_ready, out_data, out_last, obs_write,
-                params: EngineParams):
+                params: EngineParams,
+                cfg_cc=None, cfg_kw=None, cfg_in_h=None, cfg_in_w=None, cfg_in_zp=None, cfg_ox0=None, cfg_oy0=None,
+                cfg_bx0=None, cfg_bxc0=None, cfg_iyb0=None, cfg_gmod0=None, cfg_ra0=None, cfg_img0=None,
+                cfg_out_w=None, cfg_out_h=None, cfg_sw=None, cfg_swc=None, cfg_sh=None, cfg_bx_row=None,
+                cfg_bxc_row=None, cfg_iyb_img=None, cfg_gmod_img=None, cfg_ra_img=None, cfg_img_words=None,
+                cfg_pitch=None, cfg_gstride=None):
+    """The cfg_* ports after `params`: a WS engine's hardware im2col (rtl.layout.WS_CONFIG_PORTS and
+    PIXEL_CONFIG_PORTS); None in an OS engine."""
+    ws_cfg = {name: value for name, value in locals().items() if name in WS_CONFIG_PORTS + PIXEL_CONFIG_PORTS}
     ap = params.array
     R, C, D, W = ap.rows, ap.cols, ap.data_bits, ap.acc_bits
     ws = ap.ws
+    latency = read_latency(params)
     a_mem = [unsigned(R * D) for _ in range(params.a_depth)]
     b_mem = [unsigned(C * D) for _ in range(params.b_depth)]
     bias_mem = [signed(BIAS_BITS) for _ in range(params.param_depth)]
@@ -244,9 +272,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     @always(clk.posedge)
     def load():
         if ld_valid and not running:
-            if ld_sel == 0:
-                a_mem[ld_addr].next = ld_data[R * D:]
-            elif ld_sel == 1:
+            if ld_sel == 1:
                 b_mem[ld_addr].next = ld_data[C * D:]
             elif ld_sel == 2:
                 bias_mem[ld_addr].next = ld_data[BIAS_BITS:].signed()
@@ -270,6 +296,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     c_ph, brow, b_rt, b_ct, b_g = _count(), _count(), _count(), _count(), _count()
     loading = Signal(bool(0))
     ld_iss, ld_cap, s_ok, s_cap = Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    ld_step = Signal(bool(0))  # WS: a load-loop cycle that walks one lane of the fold's im2col table
 
     @always_comb
     def issue_os():
@@ -301,19 +328,59 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             ld_iss.next = 0
             b_addr.next = b_base
         ld_cap.next = loading and c_ph == R - 1
+        ld_step.next = loading and c_ph < R
 
-    insts = [ready, load, issue_ws if ws else issue_os,
-             _flags(clk, rst, iss_valid, iss_first, iss_last, in_valid, in_first, in_last),
-             _memory_read(clk, a_mem, a_addr, a_word, iss_valid),
-             _memory_read(clk, b_mem, b_addr, b_word, ld_iss if ws else iss_valid)]
+    insts = [ready, issue_ws if ws else issue_os,
+             _flags(clk, rst, iss_valid, iss_first, iss_last, in_valid, in_first, in_last, latency)]
     a_rows = [signed(D) for _ in range(R)]
     b_cols = [signed(D) for _ in range(C)]
-    insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
-    if ws:  # weight rows past the fold's K read as zeros (the memory word there belongs to another tile)
-        insts += [delay(clk, rst, ld_iss, s_ok, READ_LATENCY_CYCLES),
-                  delay(clk, rst, ld_cap, s_cap, READ_LATENCY_CYCLES)]
+    if ws:
+        # A through the hardware im2col (IM2COL_STAGES); the weight loads wait IM2COL_STAGES - 2 cycles so
+        # both reach the array as the schedule says. Weight rows past the fold's K read as zeros.
+        lag = IM2COL_STAGES - READ_LATENCY_CYCLES
+        b_addr_l, ld_iss_l, ld_cap_l = _count(), Signal(bool(0)), Signal(bool(0))
+        walk_reset, ld_write = Signal(bool(0)), Signal(bool(0))
+
+        @always_comb
+        def walk():
+            walk_reset.next = b_rt == 0 and c_ph == 0
+            ld_write.next = ld_valid and not running and ld_sel == 0
+
+        # a run over several groups (a whole grouped layer) reads group g's block at cfg_gstride * g further on
+        goff, img0 = _count(), _count()
+        img_start, gstride = ws_cfg["cfg_img0"], ws_cfg["cfg_gstride"]
+
+        @always_comb
+        def group_base():
+            img0.next = img_start + goff
+
+        @always_seq(clk.posedge, reset=rst)
+        def group_step():
+            if start and not running:
+                goff.next = 0
+            elif issuing and p == period_last and rt == rt_last and ct == ct_last and g != g_last:
+                goff.next = goff + gstride
+
+        pixel_cfg = tuple(img0 if name == "cfg_img0" else ws_cfg[name] for name in PIXEL_CONFIG_PORTS)
+        insts += [group_base, group_step]
+        insts += [walk, load, delay(clk, rst, b_addr, b_addr_l, lag), delay(clk, rst, ld_iss, ld_iss_l, lag),
+                  delay(clk, rst, ld_cap, ld_cap_l, lag),
+                  _memory_read(clk, b_mem, b_addr_l, b_word, ld_iss_l),
+                  delay(clk, rst, ld_iss_l, s_ok, READ_LATENCY_CYCLES),
+                  delay(clk, rst, ld_cap_l, s_cap, READ_LATENCY_CYCLES),
+                  im2col_ws(clk, rst, ld_write, ld_addr, ld_data, ld_step, walk_reset, c_ph, iss_valid, iss_first,
+                            cfg_k, ws_cfg["cfg_cc"], ws_cfg["cfg_kw"], ws_cfg["cfg_in_h"], ws_cfg["cfg_in_w"],
+                            ws_cfg["cfg_in_zp"], pixel_cfg, a_rows, params)]
         insts += [_masked_lane(b_word, j * D, s_ok, b_cols[j]) for j in range(C)]
     else:
+        @always(clk.posedge)
+        def load_a():
+            if ld_valid and not running and ld_sel == 0:
+                a_mem[ld_addr].next = ld_data[R * D:]
+
+        insts += [load, load_a, _memory_read(clk, a_mem, a_addr, a_word, iss_valid),
+                  _memory_read(clk, b_mem, b_addr, b_word, iss_valid)]
+        insts += [_lane(a_word, i * D, a_rows[i]) for i in range(R)]
         insts += [_lane(b_word, j * D, b_cols[j]) for j in range(C)]
 
     # ---- the array ----------------------------------------------------------------------------
@@ -332,6 +399,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
     d_rt, d_ct, d_g = _count(), _count(), _count()
     d_mbase, d_ofs, d_nin, d_nb, d_gn = _count(), _count(), _count(), _count(), _count()
     d_last, d_kfirst, d_klast = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    d_pofs = _count()
 
     @always_comb
     def drain_last():
@@ -343,16 +411,16 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             d_kfirst.next = 1
             d_klast.next = 1
 
-    metas = [(_count(), _count(), _count(), _count(), Signal(bool(0)), Signal(bool(0)), Signal(bool(0)))
+    metas = [(_count(), _count(), _count(), _count(), Signal(bool(0)), Signal(bool(0)), Signal(bool(0)), _count())
              for _ in range(C)]
     counts = [_count() for _ in range(C)]
     rd_addr = _count()
     rd_data = [signed(D) for _ in range(C)]
     writes = [Signal(bool(0)) for _ in range(C)]
     banks = [[signed(D) for _ in range(params.out_depth)] for _ in range(C)]
-    psums = [[signed(W) for _ in range(params.out_depth)] for _ in range(C)]  # the accumulator memory
+    psums = [[signed(W) for _ in range(params.acc_words)] for _ in range(C)]  # the accumulator memory
     for j in range(C):
-        prev = (d_mbase, d_ofs, d_nin, d_nb, d_last, d_kfirst, d_klast) if j == 0 else metas[j - 1]
+        prev = (d_mbase, d_ofs, d_nin, d_nb, d_last, d_kfirst, d_klast, d_pofs) if j == 0 else metas[j - 1]
         insts.append(_column(clk, rst, j, accs[j], valids[j], rows[j], loads[j], prev, metas[j], cfg_m, cfg_n,
                              cfg_first, cfg_last, bias_mem, m0_mem, shift_mem, cfg_zp, cfg_qmin, cfg_qmax, psums[j],
                              banks[j], rd_addr, rd_data[j], writes[j], counts[j], ws))
@@ -371,7 +439,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
 
     # ---- result stream: beat b is bank word b (the words are laid out in stream order) -------------
     streaming, draining, counting = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    reading = Signal(bool(0))  # the first operand is in the read ports' output registers
+    warm = _count()  # cycles since start, until the first operand reaches the array (`latency`)
     beat, beats = _count(), _count()
     o_last = Signal(bool(0))
 
@@ -400,7 +468,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             streaming.next = 0
             draining.next = 0
             counting.next = 0
-            reading.next = 0
+            warm.next = 0
             k_last.next = cfg_k - 1
             m_last.next = cfg_m - 1
             if stream_len > R:
@@ -428,13 +496,16 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
             d_g.next = 0
             d_mbase.next = 0
             d_ofs.next = cfg_o_start
+            d_pofs.next = 0
             d_nin.next = 0
             d_nb.next = cfg_p_start
             d_gn.next = cfg_p_start
             beats.next = cfg_beats
         elif running:
-            reading.next = 1
-            counting.next = reading  # the first operand leaves the read ports: the array's cycles start
+            if not counting:
+                warm.next = warm + 1
+                if warm == latency - 1:
+                    counting.next = 1  # the first operand reaches the array: its cycles start
             if counting:
                 cycles.next = cycles + 1
             if ws and not issuing and loading:
@@ -489,6 +560,7 @@ def tile_engine(clk, rst, ld_valid, ld_ready, ld_sel, ld_addr, ld_data,
                     d_rt.next = 0
                     d_mbase.next = 0
                     d_ofs.next = d_ofs + cfg_ostride
+                    d_pofs.next = d_pofs + cfg_m
                     if d_ct == ct_last:
                         d_ct.next = 0
                         d_g.next = d_g + 1
@@ -539,7 +611,12 @@ def _masked_lane(word, lo: int, ok, q):
 def engine_ports(params: EngineParams) -> dict:
     """Fresh top-level signals for tile_engine (names become the Verilog port names)."""
     ap = params.array
-    return dict(
+    ws = {}
+    if ap.ws:
+        ws = {name: spos() if name in SIGNED_CONFIG_PORTS else _count()
+              for name in WS_CONFIG_PORTS + PIXEL_CONFIG_PORTS}
+        ws["cfg_in_zp"] = signed(ap.data_bits)
+    return ws | dict(
         clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
         ld_valid=Signal(bool(0)), ld_ready=Signal(bool(0)), ld_sel=unsigned(2), ld_addr=_count(),
         ld_data=unsigned(params.load_bits),

@@ -3,8 +3,8 @@
 //
 // Commands (whitespace-separated tokens; hex words without 0x, lane 0 in the low bits):
 //   L <sel> <count> <word>...     load count words into memory sel (0 A, 1 B, 2 params) from address 0
-//   R <19 integers>               run (a layer or one chunk of it) with the config ports in the order of
-//                                 rtl.layout.CONFIG_PORTS, then stream cfg_beats results back; answers
+//   R <integers>                  run (a layer or one chunk of it) with the config ports in the order of
+//                                 rtl.layout.config_ports (config_ports.h, generated per engine), then stream cfg_beats results back; answers
 //                                 "C <cycles> <beats> <word>..." on one line
 //   S                             answers "S <driven cycles> <free cycles> <free seconds>"
 //   Q                             quit
@@ -24,6 +24,11 @@
 namespace {
 
 Vtop* top = nullptr;
+}  // namespace
+
+#include "config_ports.h"  // kConfigPorts, the k<Port> indexes, set_config(): written by rtl/harness.py
+
+namespace {
 uint64_t driven_cycles = 0, free_cycles = 0;
 double free_seconds = 0;
 
@@ -94,30 +99,12 @@ void load(std::istream& in) {
 }
 
 void run(std::istream& in) {
-  long long cfg[19];
+  long long cfg[kConfigPorts];
   for (auto& v : cfg)
-    if (!(in >> v)) fail("R: expected 19 integers");
-  top->cfg_m = static_cast<uint32_t>(cfg[0]);
-  top->cfg_k = static_cast<uint32_t>(cfg[1]);
-  top->cfg_n = static_cast<uint32_t>(cfg[2]);
-  top->cfg_groups = static_cast<uint32_t>(cfg[3]);
-  top->cfg_row_tiles = static_cast<uint32_t>(cfg[4]);
-  top->cfg_col_tiles = static_cast<uint32_t>(cfg[5]);
-  top->cfg_zp = static_cast<uint8_t>(cfg[6] & 0xFF);
-  top->cfg_qmin = static_cast<uint8_t>(cfg[7] & 0xFF);
-  top->cfg_qmax = static_cast<uint8_t>(cfg[8] & 0xFF);
-  top->cfg_kstride = static_cast<uint32_t>(cfg[9]);
-  top->cfg_astride = static_cast<uint32_t>(cfg[10]);
-  top->cfg_a_start = static_cast<uint32_t>(cfg[11]);
-  top->cfg_b_start = static_cast<uint32_t>(cfg[12]);
-  top->cfg_o_start = static_cast<uint32_t>(cfg[13]);
-  top->cfg_ostride = static_cast<uint32_t>(cfg[14]);
-  top->cfg_p_start = static_cast<uint32_t>(cfg[15]);
-  top->cfg_first = static_cast<uint8_t>(cfg[16] & 1);
-  top->cfg_last = static_cast<uint8_t>(cfg[17] & 1);
-  top->cfg_beats = static_cast<uint32_t>(cfg[18]);
-  const uint64_t folds = static_cast<uint64_t>(cfg[3] * cfg[4] * cfg[5]);
-  const uint64_t stream = static_cast<uint64_t>(std::max(cfg[0], cfg[1]));
+    if (!(in >> v)) fail("R: expected " + std::to_string(kConfigPorts) + " integers");
+  set_config(cfg);
+  const uint64_t folds = static_cast<uint64_t>(cfg[kGroups] * cfg[kRowTiles] * cfg[kColTiles]);
+  const uint64_t stream = static_cast<uint64_t>(std::max(cfg[kM], cfg[kK]));
   const uint64_t limit = 2 * (folds * (stream + 512) + 1024);  // rtl.layout.run_limit_cycles
   auto t0 = std::chrono::steady_clock::now();
   top->start = 1;
@@ -132,7 +119,7 @@ void run(std::istream& in) {
   free_cycles += top->cycles;
   std::vector<std::string> beats;
   top->out_ready = 1;
-  for (uint64_t guard = 0; cfg[18] > 0; ++guard) {
+  for (uint64_t guard = 0; cfg[kBeats] > 0; ++guard) {
     if (guard > (1u << 26)) fail("the result stream never ended");
     if (top->out_valid) {
       beats.push_back(get_port(top->out_data));

@@ -38,10 +38,10 @@ def model_runs(graph: Graph, images: np.ndarray, engine: EngineParams,
         a, w, _ = gemm_operands(node, inputs[0], batch=1)  # (images, G, M, K), (G, K, N)
         outs, cycles = [], []
         for img in range(a.shape[0]):
-            job = job_for(node, a[img], w)
+            job = job_for(node, a[img], w, inputs[0][img:img + 1])
             layer_words = words(job, engine)
             if chunks and node.name in chunks:
-                layer_words = chunk_runs(layer_words, job, engine.array, chunks[node.name])
+                layer_words = chunk_runs(layer_words, job, engine, chunks[node.name])
             beats, run_cycles = yield layer_words, img == 0
             outs.append(results(beats, job, engine.array))
             cycles.append(sum(run_cycles))

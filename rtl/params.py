@@ -105,31 +105,86 @@ class EngineParams:
     b_depth: int  # words of C lanes: column tiles x K per group
     out_depth: int  # words per result bank (one bank per column): groups x column tiles x M
     param_depth: int  # output channels
+    raw_depth: int = 0  # WS: words per raw-input memory (rtl.im2col: 2 x banks of them)
+    acc_depth: int = 0  # words per accumulator memory (one per column: a run's output tile); 0: out_depth
+    banks: int = 8  # WS: raw-input banks, a power of two: the tallest kernel the hardware im2col reads
 
     def __post_init__(self) -> None:
-        for name in ("a_depth", "b_depth", "out_depth", "param_depth"):
+        ws = self.array.ws
+        names = (("raw_depth",) if ws else ("a_depth",)) + ("b_depth", "out_depth", "param_depth")
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1 or value > 1 << COUNT_BITS:
                 raise ConfigError(f"{name} must be an integer in 1..{1 << COUNT_BITS}, not {value!r}")
+        if ws:
+            if self.a_depth != 0:
+                raise ConfigError("a weight-stationary engine reads its inputs through the hardware im2col: "
+                                  "a_depth must be 0 (raw_depth sizes its memories)")
+            if not isinstance(self.banks, int) or self.banks & (self.banks - 1) or not 2 <= self.banks <= 64:
+                raise ConfigError(f"banks must be a power of two in 2..64, not {self.banks!r}")
         if self.array.acc_bits > 32:
             raise ConfigError(f"the requant unit takes accumulators of at most 32 bits, not {self.array.acc_bits}")
         words = self.memory_words
         if words > MAX_MEMORY_WORDS:
-            raise ConfigError(f"engine memories of {words:,} words (a {self.a_depth:,}, b {self.b_depth:,}, "
-                              f"params {self.param_depth:,}, results {self.array.cols} x {self.out_depth:,}) "
+            a = (f"raw {2 * self.banks} x {self.raw_depth:,}" if self.array.ws else f"a {self.a_depth:,}")
+            raise ConfigError(f"engine memories of {words:,} words ({a}, b {self.b_depth:,}, "
+                              f"params {self.param_depth:,}, results {self.array.cols} x {self.out_depth:,}, "
+                              f"accumulators {self.array.cols} x {self.acc_words:,}) "
                               f"would need about {_gib(words * WORD_CONVERT_BYTES)} to generate; the "
                               f"generator's limit is {MAX_MEMORY_WORDS:,} words")
 
+    @classmethod
+    def from_config(cls, cfg, banks: int = 8) -> EngineParams:
+        """The WS engine whose memories are the config's SRAMs, byte for byte (rtl.emit.memory_bytes reads
+        them back from the generated Verilog): ifmap = the im2col's raw banks (raw input rows, as hwsim's
+        ifmap SRAM holds them), filter = B words + channel parameters (1/64 of it, at least a column's
+        worth), acc = one accumulator memory per column (acc_bits-wide partial sums), ofmap = one result
+        bank per column. Each holds whole layers until the DMA streams tiles (issue 16)."""
+        ap = ArrayParams(cfg.rows, cfg.cols, acc_bits=cfg.acc_bits, dataflow=cfg.dataflow.value)
+        if not ap.ws:
+            raise ConfigError("memories sized from the config need the weight-stationary engine (--dataflow ws): its "
+                              "ifmap memory holds raw input rows as hwsim's ifmap SRAM does; the OS engine holds "
+                              "the host's im2col expansion")
+        R, C = ap.rows, ap.cols
+        wb = 1 << max(0, (R - 1).bit_length())
+        ifmap, filt, acc, ofmap = (cfg.sram_bytes(b) for b in ("ifmap", "filter", "acc", "ofmap"))
+        acc_bytes = -(-ap.acc_bits // 8)
+        param_depth = max(C, filt // 64 // C * C)
+        sizes = {"raw_depth": (ifmap, 2 * banks * wb), "b_depth": (filt - PARAM_BITS // 8 * param_depth, C),
+                 "acc_depth": (acc, acc_bytes * C), "out_depth": (ofmap, C)}
+        depth = {}
+        for name, (total, word) in sizes.items():
+            if total < word or total % word:
+                raise ConfigError(f"{name.removesuffix('_depth')} memory: {total:,} B is not a whole number of "
+                                  f"{word}-byte words for a {R}x{C} engine")
+            depth[name] = total // word
+        return cls(ap, a_depth=0, param_depth=param_depth, banks=banks, **depth)
+
+    @property
+    def acc_words(self) -> int:
+        return self.acc_depth or self.out_depth
+
+    @property
+    def raw_bank_words(self) -> int:
+        """The load port's address stride between raw banks (WS): 2 x raw_depth rounded up to a power of two."""
+        return 1 << (2 * self.raw_depth - 1).bit_length()
+
     @property
     def memory_words(self) -> int:
-        """Words of all the engine's memories: operands, parameters and one result bank per column."""
-        return self.a_depth + self.b_depth + self.param_depth + self.array.cols * self.out_depth
+        """Words of all the engine's memories: operands, parameters, a result bank and an accumulator memory per
+        column."""
+        raw = 2 * self.banks * self.raw_depth if self.array.ws else 0
+        columns = self.array.cols * (self.out_depth + self.acc_words)
+        return self.a_depth + raw + self.b_depth + self.param_depth + columns
 
     @property
     def load_bits(self) -> int:
         a = self.array
-        return max(a.rows * a.data_bits, a.cols * a.data_bits, PARAM_BITS)
+        raw = (1 << max(0, (a.rows - 1).bit_length())) * a.data_bits  # rtl.im2col.word_bytes
+        return max(a.rows * a.data_bits, a.cols * a.data_bits, PARAM_BITS, raw)
 
     @property
     def tag(self) -> str:
-        return f"{self.array.tag}_a{self.a_depth}_b{self.b_depth}_o{self.out_depth}_p{self.param_depth}"
+        a = f"r{self.raw_depth}x{2 * self.banks}" if self.array.ws else f"a{self.a_depth}"
+        acc = f"_c{self.acc_depth}" if self.acc_words != self.out_depth else ""
+        return f"{self.array.tag}_{a}_b{self.b_depth}_o{self.out_depth}{acc}_p{self.param_depth}"

@@ -93,7 +93,8 @@ class EngineDriver:
         dut = self.dut
         limit = run_limit_cycles(config)
         for name, value in config.items():
-            getattr(dut, name).value = value
+            port = getattr(dut, name)
+            port.value = value & ((1 << len(port)) - 1)  # two's complement on the signed ports
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0

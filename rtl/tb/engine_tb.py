@@ -28,7 +28,7 @@ async def run_job(dut):
         for gj in job["jobs"]:
             w = words(gj, engine)
             if gj.name in job.get("chunks", {}):
-                w = chunk_runs(w, gj, engine.array, job["chunks"][gj.name])
+                w = chunk_runs(w, gj, engine, job["chunks"][gj.name])
             for run in range(job.get("repeat_runs", 1)):  # repeats reuse the loaded memories
                 beats, cycles, events = await drv.layer(w, monitor=job.get("monitor", False), weights=run == 0,
                                                         inputs=run == 0)

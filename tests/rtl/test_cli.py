@@ -26,9 +26,29 @@ def test_generate_weight_stationary(capsys, tmp_path):
     doc = json.loads(out)
     assert code == 0 and doc["dataflow"] == "ws"
     engine = next(p for p in doc["files"] if "engine_" in p)
-    assert engine.endswith("engine_4x2_d8_a32_ws_a64_b64_o64_p64.v")
+    assert engine.endswith("engine_4x2_d8_a32_ws_r64x16_b64_o64_p64.v")
     text = open(engine).read()
     assert "shadow" in text and "active" in text  # the WS PEs, not the OS grid
+    assert "im2col" in text and "a_mem" not in text  # raw inputs through the hardware im2col, no A memory
+    # 8 banks x (even, odd) raw memories of 64 words x 4 bytes (the next power of two >= 4 rows)
+    assert doc["memory_bytes"] == {"ifmap": 16 * 64 * 4, "filter": 64 * 2 + 64 * 9, "acc": 2 * 64 * 4,
+                                   "ofmap": 2 * 64}
+
+
+def test_generate_sizes_the_memories_as_the_config_srams(capsys, tmp_path):
+    """--memories: the engine's memories, read back from its Verilog, are the preset's SRAMs byte for byte."""
+    from hwsim.config import preset
+    for name, array in (("edge8", "8x8"), ("mid16", "16x16")):
+        code, out, _ = run(capsys, "rtl", "generate", "--array", array, "--dataflow", "ws", "--memories", name,
+                           "--out", str(tmp_path / name), "--json")
+        cfg = preset(name)
+        assert code == 0
+        assert json.loads(out)["memory_bytes"] == {b: cfg.sram_bytes(b) for b in ("ifmap", "filter", "acc", "ofmap")}
+    code, _, err = run(capsys, "rtl", "generate", "--memories", "edge8", "--out", str(tmp_path / "os"))
+    assert_one_line_error(code, err, "need the weight-stationary engine")
+    code, _, err = run(capsys, "rtl", "generate", "--memories", "edge8", "--dataflow", "ws", "--depth", "64",
+                       "--out", str(tmp_path / "os"))
+    assert_one_line_error(code, err, "leave out --model and --depth")
 
 
 def test_generate_sized_for_a_model(capsys, tmp_path):
@@ -65,7 +85,7 @@ def test_rtl_takes_the_accumulator_widths_map_takes(capsys, tmp_path):
 
 # the generator once took > 6 GB for --depth 1048576; each of these is refused before anything is built
 HOSTILE = [
-    (("generate", "--depth", "1048576"), "would need about 44.0 GiB to generate; the generator's limit is 524,288"),
+    (("generate", "--depth", "1048576"), "would need about 76.0 GiB to generate; the generator's limit is 524,288"),
     (("generate", "--depth", "0"), "a_depth must be an integer in 1..1048576, not 0"),
     (("generate", "--depth", "-5"), "not -5"),
     (("generate", "--array", "256x256"), "65,536 PEs and would need about 8.0 GiB"),
@@ -126,7 +146,8 @@ def test_synthesis_refuses_a_cache_that_is_a_file_before_running_yosys(tmp_path,
 
 
 def test_sim_json_reports_bit_and_cycle_exactness(capsys, rtl_build):
-    code, out, _ = run(capsys, "rtl", "sim", str(LENET), "--images", "1", "--simulator", "icarus", "--json",
+    """Through the Verilator harness (the build test_e2e's LeNet check shares; Icarus runs there)."""
+    code, out, _ = run(capsys, "rtl", "sim", str(LENET), "--images", "1", "--simulator", "verilator", "--json",
                        "--build-dir", str(rtl_build))
     doc = json.loads(out)
     assert code == 0 and doc["bit_exact"] is True and doc["images"] == 1

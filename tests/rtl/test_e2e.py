@@ -13,7 +13,7 @@ from hwsim.timing import compute_cycles
 from quant.data import Preprocess
 from quant.int_exec import quantize_input, run_int
 from rtl.e2e import simulate_model
-from rtl.params import ArrayParams
+from rtl.params import ArrayParams, EngineParams
 
 IMAGES = 10
 
@@ -73,15 +73,19 @@ def test_tanh_avgpool_lenet_on_16x16_through_the_harness(rtl_build, tmp_path):
     assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}
 
 
-@pytest.mark.parametrize("side", [8, 16])
-def test_lenet_weight_stationary_through_the_harness(rtl_build, lenet_q, fashion_test, side):
+@pytest.mark.parametrize("side, sram_sized", [(8, True), (16, False)])
+def test_lenet_weight_stationary_through_the_harness(rtl_build, lenet_q, fashion_test, side, sram_sized):
     """The WS engine (weights preloaded down a chain into shadow registers, partial sums flowing down, K
-    tiles adding up in the accumulator memory) on 10 test images: logits bit-exact, each layer's RTL
-    cycles equal to the WS compute cycles of hwsim's analytical and cycle-accurate engines."""
+    tiles adding up in the accumulator memory, inputs read raw through the hardware im2col) on 10 test
+    images: logits bit-exact, each layer's RTL cycles equal to the WS compute cycles of hwsim's
+    analytical and cycle-accurate engines, and no im2col left on the host. On 8x8 the engine's memories
+    are edge8's SRAMs byte for byte (64, 64, 32 and 64 KiB)."""
     pixels, _ = fashion_test
     x_q = quantize_input(Preprocess()(pixels[:IMAGES]), lenet_q.input_quant)
     result = simulate_model(lenet_q, x_q, ArrayParams(side, side, dataflow="ws"), "verilator", "Fashion-MNIST",
-                            rtl_build)
+                            rtl_build, sram_sized=sram_sized)
+    if sram_sized:
+        assert result.engine == EngineParams.from_config(AcceleratorConfig(dataflow=Dataflow.WS))
     np.testing.assert_array_equal(result.output, run_int(lenet_q, x_q))
     assert result.to_dict()["dataflow"] == "ws"
     cfg = AcceleratorConfig(rows=side, cols=side, dataflow=Dataflow.WS)
@@ -94,3 +98,29 @@ def test_lenet_weight_stationary_through_the_harness(rtl_build, lenet_q, fashion
                  if layer.unit == "array"}
     assert hwsim != os_cycles  # the dataflow shows in the cycles
     assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}
+    doc = result.to_dict()
+    assert doc["host_ops"] == 3 and not any(op.startswith("im2col") for op in doc["host_op_list"])
+
+
+def test_se_block_weight_stationary_hardware_im2col(rtl_build, tmp_path):
+    """The hardware im2col on what LeNet lacks: a 3-channel stem (padding 1), stride-2 and 5x5 depthwise
+    convs (64 and 96 groups, padding 2), 1x1 expansions and the SE block's 1x1 convs on 1x1 maps:
+    logits bit-exact, every layer's cycles equal to the analytical engine's."""
+    from models.zoo import build
+    from quant.calibrate import collect_ranges
+    from quant.onnx_import import load_onnx
+    from quant.quantize import quantize
+
+    graph = load_onnx(build("se_block", tmp_path, "legacy"))
+    rng = np.random.default_rng(3)
+    qgraph = quantize(graph, collect_ranges(graph, rng.standard_normal((8, *graph.input_shape[1:]), np.float32)))
+    x_q = quantize_input(rng.standard_normal((2, *graph.input_shape[1:])), qgraph.input_quant)
+    result = simulate_model(qgraph, x_q, ArrayParams(8, 8, dataflow="ws"), "verilator", "random", rtl_build)
+    np.testing.assert_array_equal(result.output, run_int(qgraph, x_q))
+    convs = [n for n in qgraph.nodes if n.op.value == "Conv"]
+    assert {n.attrs.stride[0] for n in convs} == {1, 2} and max(n.attrs.groups for n in convs) == 96
+    assert {n.attrs.kernel[0] for n in convs} == {1, 3, 5}
+    cfg = AcceleratorConfig(rows=8, cols=8, dataflow=Dataflow.WS)
+    hwsim = {layer.name: layer.compute_cycles for layer in map_graph(qgraph, cfg).layers if layer.unit == "array"}
+    assert {layer.name: set(layer.rtl_cycles) for layer in result.layers} == {k: {v} for k, v in hwsim.items()}
+    assert not any(op.startswith("im2col") for op in result.host_ops)

@@ -10,7 +10,7 @@ from hwsim.cycle import simulate_gemm
 from hwsim.mapping import Gemm, plan
 from hwsim.timing import WRITEBACK_CYCLES, compute_cycles
 from quant.fixedpoint import quantize_multiplier, requantize
-from rtl.engine import READ_LATENCY_CYCLES
+from rtl.engine import read_latency
 from rtl.layout import GemmJob, engine_for
 from rtl.params import ArrayParams
 from rtl.simulate import run_job
@@ -70,7 +70,7 @@ def test_tile_engine_is_bit_and_cycle_exact(simulator, rtl_build, jobs, dataflow
         columns = np.arange(job.n) % COLS
         for col in range(COLS):
             rtl_cycles = sorted(t for t, c in got["events"] if c == col)
-            written = model.out_cycle[:, :, columns == col] + READ_LATENCY_CYCLES + WRITEBACK_CYCLES
+            written = model.out_cycle[:, :, columns == col] + read_latency(engine) + WRITEBACK_CYCLES
             model_cycles = sorted(written.ravel().tolist())
             assert rtl_cycles == model_cycles, (job.name, col)
 

@@ -49,7 +49,7 @@ def test_harness_runs_the_tilers_chunks_accumulating_k(harness, tiles):
     with HarnessDriver(binary) as drv:
         for job in jobs:
             chunks = tiler_chunks(job, m_t, k_t, n_t)
-            w = chunk_runs(words(job, engine), job, engine.array, chunks)
+            w = chunk_runs(words(job, engine), job, engine, chunks)
             beats, cycles = drv.layer(w)
             np.testing.assert_array_equal(results(beats, job, engine.array), expected(job), err_msg=job.name)
             assert cycles == [compute_cycles(plan(Gemm(c.m, c.k, c.n), cfg)) for c in chunks], job.name
@@ -59,7 +59,7 @@ def test_chunks_off_the_array_tiles_are_refused(harness):
     _, engine, jobs = harness
     job = next(j for j in jobs if j.m > ROWS)
     with pytest.raises(ConfigError, match="not on the 3x4 array's tiles"):
-        chunk_runs(words(job, engine), job, engine.array, [Chunk(0, 1, 2, 0, job.k, 0, job.n)])
+        chunk_runs(words(job, engine), job, engine, [Chunk(0, 1, 2, 0, job.k, 0, job.n)])
 
 
 def test_harness_protocol_errors_are_one_line(harness):

@@ -23,8 +23,9 @@ WAIVED = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL")
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     out = tmp_path_factory.mktemp("lint")
-    ap = ArrayParams(3, 4)
-    return [write_array(ap, out), write_requant(out), write_engine(EngineParams(ap, 40, 40, 40, 8), out)]
+    ap, ws = ArrayParams(3, 4), ArrayParams(3, 4, dataflow="ws")
+    return [write_array(ap, out), write_requant(out), write_engine(EngineParams(ap, 40, 40, 40, 8), out),
+            write_array(ws, out), write_engine(EngineParams(ws, 0, 40, 40, 8, raw_depth=32), out)]
 
 
 def test_iverilog_wall_is_silent(sources):
