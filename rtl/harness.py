@@ -58,8 +58,8 @@ def build_harness(engine: EngineParams, build_root: Path | None = None) -> tuple
     source = write_engine(engine, tmp)
     shutil.copy(HARNESS_SOURCE, tmp / "harness.cpp")
     (tmp / "config_ports.h").write_text(config_header(engine))
-    cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "--top-module", source.stem, "--prefix", "Vtop",
-           source.name, "harness.cpp", "-MAKEFLAGS", MAKE_FLAGS, "-CFLAGS", CXX_FLAGS]
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "0", *VERILATOR_FLAGS, "--top-module", source.stem,
+           "--prefix", "Vtop", source.name, "harness.cpp", "-MAKEFLAGS", MAKE_FLAGS, "-CFLAGS", CXX_FLAGS]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
     (tmp / "build.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
