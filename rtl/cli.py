@@ -123,9 +123,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     qgraph, x_q, source = _load_inputs(args, args.images)
     layers = sum(1 for n in qgraph.nodes if n.op.name in ("CONV", "DENSE"))
     with progress_bars(enabled=not args.json, unit="layer runs") as bars:
-        advance = bars(f"RTL {args.simulator}", layers * args.images)
+        advance = bars(f"RTL {args.simulator}", layers * max(1, args.images // max(1, args.batch)))
         result = simulate_model(qgraph, x_q, ap, args.simulator, source, build_dir, advance=advance,
-                                cfg=_memories_config(args, ap), sram_sized=args.memories is not None)
+                                cfg=_memories_config(args, ap), sram_sized=args.memories is not None,
+                                batch=args.batch)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -222,6 +223,8 @@ def add_parser(sub) -> None:
     p = rsub.add_parser("sim", help="run a model's Conv/Dense layers through the RTL tile engine under cocotb")
     p.add_argument("model", help="ONNX file, or a quantized .int8.npz")
     p.add_argument("--images", type=int, default=10, help=f"test images (default 10, at most {MAX_SIM_IMAGES:,})")
+    p.add_argument("--batch", type=int, default=1,
+                   help="images per layer run (GEMM M = batch x output pixels; hwsim maps at that batch; default 1)")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus")
     p.add_argument("--data", help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")

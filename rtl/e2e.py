@@ -31,7 +31,7 @@ from rtl.simulate import build_engine, run_job
 @dataclass(frozen=True)
 class LayerCycles:
     name: str
-    rtl_cycles: tuple[int, ...]  # one per image
+    rtl_cycles: tuple[int, ...]  # one per layer run (an image, or a batch of them)
     hwsim_cycles: int
 
     @property
@@ -62,6 +62,7 @@ class RtlSimResult:
     free_s: float = 0.0  # wall seconds of those free runs
     host_ops: tuple[str, ...] = ()  # per image, what the host computes outside the RTL ("im2col <conv>", "<op> <node>")
     hwsim_total_cycles: int = 0  # hwsim's whole-network total (tiled schedule, stalls and vector ops included)
+    batch: int = 1  # images per layer run
 
     @property
     def cycle_exact(self) -> bool:
@@ -76,7 +77,7 @@ class RtlSimResult:
         ap = self.engine.array
         return {"model": self.model, "simulator": self.simulator, "array": f"{ap.rows}x{ap.cols}",
                 "dataflow": ap.dataflow,
-                "images": self.images, "inputs": self.source, "bit_exact": self.bit_exact,
+                "images": self.images, "batch": self.batch, "inputs": self.source, "bit_exact": self.bit_exact,
                 "cycle_exact": self.cycle_exact, "mismatched_images": self.mismatched_images,
                 "layers": [layer.to_dict() for layer in self.layers],
                 # the RTL does not run the network start to logits yet (the host does im2col and the vector ops):
@@ -88,13 +89,14 @@ class RtlSimResult:
                 "driven_cycles": self.driven_cycles}
 
 
-def gemm_jobs(qgraph: Graph, x_q: np.ndarray) -> list[GemmJob]:
-    """One representative job per GEMM layer (image 0's operands): sizes the engine's memories."""
-    jobs, tensors = [], run_int(qgraph, x_q[:1], intermediate=True)
+def gemm_jobs(qgraph: Graph, x_q: np.ndarray, batch: int = 1) -> list[GemmJob]:
+    """One representative job per GEMM layer (the first `batch` images' operands): sizes the engine's
+    memories."""
+    jobs, tensors = [], run_int(qgraph, x_q[:batch], intermediate=True)
     for node in qgraph.nodes:
         if node.op in GEMM_OPS:
-            x = tensors[node.inputs[0]][:1]
-            a, w, _ = gemm_operands(node, x, batch=1)
+            x = tensors[node.inputs[0]][:batch]
+            a, w, _ = gemm_operands(node, x, batch=batch)
             jobs.append(job_for(node, a[0], w, x))
     return jobs
 
@@ -109,18 +111,22 @@ def host_ops(qgraph: Graph, ws: bool = False) -> tuple[str, ...]:
 def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
                    source: str = "", build_root: Path | None = None,
                    advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None,
-                   sram_sized: bool = False) -> RtlSimResult:
+                   sram_sized: bool = False, batch: int = 1) -> RtlSimResult:
     """cfg: the accelerator whose tiler schedules each layer (default: edge8 at the array's size); the RTL
     runs every GEMM layer as the mapper's chunks and takes their compute cycles, K chunks accumulating
     in the engine's accumulator memory. The array's dataflow (OS or WS) is the one the tiler schedules for.
     sram_sized (WS): the engine's memories are cfg's SRAMs byte for byte (EngineParams.from_config), and a
-    layer that does not fit them is refused; else they are sized for the model's largest layer."""
+    layer that does not fit them is refused; else they are sized for the model's largest layer.
+    batch: images per layer run (GEMM M = batch x output pixels, tiled and timed by hwsim at that batch);
+    the number of images must be a multiple of it."""
+    if batch < 1 or len(x_q) % batch:
+        raise ConfigError(f"--batch {batch}: the {len(x_q)} images must be a whole number of batches")
     base = cfg or AcceleratorConfig()
     cfg = dataclasses.replace(base, rows=array.rows, cols=array.cols, dataflow=Dataflow(array.dataflow),
                               acc_bits=array.acc_bits, fuse_pool=False)
-    schedules = compile_schedules(qgraph, cfg, batch=1)
+    schedules = compile_schedules(qgraph, cfg, batch=batch)
     chunks = {s.node.name: list(s.steps) for s in schedules}
-    jobs = gemm_jobs(qgraph, x_q)
+    jobs = gemm_jobs(qgraph, x_q, batch)
     engine = engine_for(jobs, array, chunks)
     if sram_sized:
         sized = EngineParams.from_config(cfg)
@@ -136,12 +142,12 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
     hwsim_cycles = {s.node.name: s.mapping.compute_cycles for s in schedules}
     if simulator == "verilator":
         binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
-        report = _run_harness(binary, qgraph, x_q, engine, advance, chunks)
+        report = _run_harness(binary, qgraph, x_q, engine, advance, chunks, batch)
     else:
         with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
             progress_file = Path(tmp) / "progress"
             job = {"kind": "model", "engine": engine, "graph": qgraph, "images": x_q, "progress": str(progress_file),
-                   "chunks": chunks}
+                   "chunks": chunks, "batch": batch}
             t0 = time.perf_counter()
             build_engine(engine, simulator, Path(build_root) if build_root else None)
             build_s = time.perf_counter() - t0
@@ -154,15 +160,15 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
                         output=report["output"], bit_exact=mismatched == 0, mismatched_images=mismatched, layers=layers,
                         wall_s=report["wall_s"], build_s=build_s, driven_cycles=report["driven_cycles"],
                         free_cycles=report["free_cycles"], free_s=report["free_s"], host_ops=host_ops(qgraph, array.ws),
-                        hwsim_total_cycles=map_graph(qgraph, cfg).total_cycles)
+                        hwsim_total_cycles=map_graph(qgraph, cfg, batch=batch).total_cycles, batch=batch)
 
 
 def _run_harness(binary: Path, qgraph: Graph, x_q: np.ndarray, engine: EngineParams,
-                 advance: Callable[[int], None] | None, chunks: dict) -> dict:
+                 advance: Callable[[int], None] | None, chunks: dict, batch: int = 1) -> dict:
     """Drive the network's layer runs through the compiled Verilator harness."""
     t0 = time.perf_counter()
     with HarnessDriver(binary) as drv:
-        runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None, chunks)
+        runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None, chunks, batch)
         try:
             ws, load_weights = next(runs)
             while True:

@@ -183,15 +183,14 @@ def _rtl(s: dict) -> list[Block]:
                   else ", ".join(map(_int, layer["rtl_cycles"])), _int(layer["hwsim_cycles"])) for layer in r["layers"])
     return [Heading("RTL check"),
             Text(f"{_int(r['images'])} images ({r['inputs']}) through the generated Verilog tile engine "
-                 f"({r['array']}, {r['simulator']}): logits {verdict} with the integer executor; each conv/FC "
-                 f"layer's compute cycles {'equal' if r['cycle_exact'] else 'DIFFER from'} hwsim's fold formula for "
-                 "the layer as one untiled GEMM (the RTL engine runs each GEMM layer whole, not yet the tiled "
-                 "schedule of the table above; im2col, pooling and activations run on the host between them). "
-                 f"Simulation {_num(r['wall_s'], 1)} s "
-                 f"after a {_num(r['build_s'], 1)} s build."
-                 + ("" if s["config"]["dataflow"] == "os" else " The RTL engine is output-stationary: its cycles are "
-                    "compared with hwsim's OS timing of the same array, not the configured dataflow's.")),
-            Table(("layer", "RTL cycles", "hwsim cycles, untiled layer"), rows)]
+                 f"({r['array']}, {r.get('dataflow', 'os').upper()}, {r['simulator']}): logits {verdict} with the "
+                 f"integer executor; each conv/FC layer's RTL cycles {'equal' if r['cycle_exact'] else 'DIFFER from'} "
+                 "its compute cycles in the accelerator table above (the engine runs each GEMM layer as the "
+                 "mapper's chunks, from memories that hold the whole layer; pooling, activations and, on an "
+                 "output-stationary engine, im2col run on the host between the layers, so stalls and vector ops "
+                 f"are not in the RTL yet). Simulation {_num(r['wall_s'], 1)} s after a {_num(r['build_s'], 1)} s "
+                 "build."),
+            Table(("layer", "RTL cycles", "hwsim compute cycles"), rows)]
 
 
 def _provenance(s: dict) -> list[Block]:

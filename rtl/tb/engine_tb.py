@@ -54,7 +54,7 @@ async def _run_model(drv: EngineDriver, job: dict, engine) -> dict:
         if progress is not None:
             progress.write_text(f"{finished}\n")
 
-    runs = model_runs(job["graph"], job["images"], engine, step, job.get("chunks"))
+    runs = model_runs(job["graph"], job["images"], engine, step, job.get("chunks"), job.get("batch", 1))
     try:
         ws, load_weights = next(runs)
         while True:
