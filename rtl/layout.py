@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.tiling import Step
 from quant.errors import ConfigError
 from rtl.params import BIAS_BITS, M0_BITS, SHIFT_BITS, ArrayParams, EngineParams
 
@@ -166,19 +167,7 @@ def engine_for(jobs: list[GemmJob], ap: ArrayParams, chunks: dict | None = None)
 
 def _whole(job: GemmJob) -> list:
     """The layer as one chunk per group (a WS run covers one group: its im2col reads one block)."""
-    return [Chunk(g, 0, job.m, 0, job.k, 0, job.n) for g in range(job.groups)]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A chunk of a GEMM schedule (hwsim.tiling.Step has these fields and more)."""
-    g: int
-    m0: int
-    m: int
-    k0: int
-    k: int
-    n0: int
-    n: int
+    return [Step(g, 0, job.m, 0, job.k, 0, job.n, 0, 0, 0) for g in range(job.groups)]
 
 
 @dataclass(frozen=True)
