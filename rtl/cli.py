@@ -63,6 +63,18 @@ def _memories_config(args: argparse.Namespace, ap):
                                acc_bits=ap.acc_bits)
 
 
+def _waves_file(value: str | None) -> Path | None:
+    """--waves: a VCD file in an existing folder, never a folder or a device."""
+    path = _path(value, "--waves")
+    if path is None:
+        return None
+    if not path.parent.is_dir():
+        raise ConfigError(f"--waves {value}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--waves {value}: exists and is not a regular file")
+    return path.resolve()
+
+
 def _engine_params(args: argparse.Namespace, ap):
     """The tile engine: memories sized as --memories' SRAMs, for --model's layers, or --depth words each."""
     from rtl.e2e import gemm_jobs
@@ -119,6 +131,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise ConfigError(f"--images {args.images}: must be an integer in 1..{MAX_SIM_IMAGES:,}")
     ap = _array_params(args)
     _check_model_width(ap)
+    waves = _waves_file(args.waves)
+    if waves is not None and args.simulator != "verilator":
+        raise ConfigError("--waves dumps from the Verilator harness: add --simulator verilator")
+    if args.batch < 1 or args.images % args.batch:
+        raise ConfigError(f"--batch {args.batch}: the {args.images} images must be a whole number of batches")
     build_dir = ensure_writable(args.build_dir, "--build-dir") if args.build_dir is not None else None
     qgraph, x_q, source = _load_inputs(args, args.images)
     layers = sum(1 for n in qgraph.nodes if n.op.name in ("CONV", "DENSE"))
@@ -126,7 +143,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         advance = bars(f"RTL {args.simulator}", layers * max(1, args.images // max(1, args.batch)))
         result = simulate_model(qgraph, x_q, ap, args.simulator, source, build_dir, advance=advance,
                                 cfg=_memories_config(args, ap), sram_sized=args.memories is not None,
-                                batch=args.batch)
+                                batch=args.batch, waves=waves)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -229,6 +246,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--calib-data", help="calibration inputs (.npy/.npz) for a non-Fashion-MNIST model")
     p.add_argument("--build-dir", help="where compiled simulations are kept (default: a folder in /tmp)")
+    p.add_argument("--waves", metavar="FILE.vcd",
+                   help="with --simulator verilator: dump every cycle of the run to this VCD file (GTKWave, "
+                   "Surfer); a separate, slower build of the harness")
     common(p)
     p.set_defaults(func=cmd_sim)
 

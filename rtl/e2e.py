@@ -111,14 +111,16 @@ def host_ops(qgraph: Graph, ws: bool = False) -> tuple[str, ...]:
 def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator: str = "icarus",
                    source: str = "", build_root: Path | None = None,
                    advance: Callable[[int], None] | None = None, cfg: AcceleratorConfig | None = None,
-                   sram_sized: bool = False, batch: int = 1) -> RtlSimResult:
+                   sram_sized: bool = False, batch: int = 1, waves: Path | None = None) -> RtlSimResult:
     """cfg: the accelerator whose tiler schedules each layer (default: edge8 at the array's size); the RTL
     runs every GEMM layer as the mapper's chunks and takes their compute cycles, K chunks accumulating
     in the engine's accumulator memory. The array's dataflow (OS or WS) is the one the tiler schedules for.
     sram_sized (WS): the engine's memories are cfg's SRAMs byte for byte (EngineParams.from_config), and a
     layer that does not fit them is refused; else they are sized for the model's largest layer.
     batch: images per layer run (GEMM M = batch x output pixels, tiled and timed by hwsim at that batch);
-    the number of images must be a multiple of it."""
+    the number of images must be a multiple of it. waves (Verilator): a VCD file of every cycle."""
+    if waves is not None and simulator != "verilator":
+        raise ConfigError("--waves dumps from the Verilator harness: add --simulator verilator")
     if batch < 1 or len(x_q) % batch:
         raise ConfigError(f"--batch {batch}: the {len(x_q)} images must be a whole number of batches")
     base = cfg or AcceleratorConfig()
@@ -141,8 +143,8 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
         engine = sized
     hwsim_cycles = {s.node.name: s.mapping.compute_cycles for s in schedules}
     if simulator == "verilator":
-        binary, build_s = build_harness(engine, Path(build_root) if build_root else None)
-        report = _run_harness(binary, qgraph, x_q, engine, advance, chunks, batch)
+        binary, build_s = build_harness(engine, Path(build_root) if build_root else None, waves=waves is not None)
+        report = _run_harness(binary, qgraph, x_q, engine, advance, chunks, batch, waves)
     else:
         with tempfile.TemporaryDirectory(prefix="hwsim-rtl-progress-") as tmp:
             progress_file = Path(tmp) / "progress"
@@ -164,10 +166,11 @@ def simulate_model(qgraph: Graph, x_q: np.ndarray, array: ArrayParams, simulator
 
 
 def _run_harness(binary: Path, qgraph: Graph, x_q: np.ndarray, engine: EngineParams,
-                 advance: Callable[[int], None] | None, chunks: dict, batch: int = 1) -> dict:
+                 advance: Callable[[int], None] | None, chunks: dict, batch: int = 1,
+                 waves: Path | None = None) -> dict:
     """Drive the network's layer runs through the compiled Verilator harness."""
     t0 = time.perf_counter()
-    with HarnessDriver(binary) as drv:
+    with HarnessDriver(binary, waves) as drv:
         runs = model_runs(qgraph, x_q, engine, (lambda: advance(1)) if advance is not None else None, chunks, batch)
         try:
             ws, load_weights = next(runs)

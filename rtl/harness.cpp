@@ -4,10 +4,12 @@
 // Commands (whitespace-separated tokens; hex words without 0x, lane 0 in the low bits):
 //   L <sel> <count> <word>...     load count words into memory sel (0 A, 1 B, 2 params) from address 0
 //   R <integers>                  run (a layer or one chunk of it) with the config ports in the order of
-//                                 rtl.layout.config_ports (config_ports.h, generated per engine), then stream cfg_beats results back; answers
-//                                 "C <cycles> <beats> <word>..." on one line
+//                                 rtl.layout.config_ports (config_ports.h, generated per engine), then
+//                                 stream cfg_beats results back; answers "C <cycles> <beats> <word>..."
 //   S                             answers "S <driven cycles> <free cycles> <free seconds>"
 //   Q                             quit
+// Built with HWSIM_WAVES (Verilator --trace), the first argument names a VCD file that gets every
+// cycle of the run (hwsim rtl sim --waves).
 // Errors answer "E <message>" and exit 1. The top module is compiled in as class Vtop (--prefix Vtop).
 #include <algorithm>
 #include <chrono>
@@ -20,6 +22,9 @@
 
 #include "Vtop.h"
 #include "verilated.h"
+#ifdef HWSIM_WAVES
+#include "verilated_vcd_c.h"
+#endif
 
 namespace {
 
@@ -31,12 +36,22 @@ Vtop* top = nullptr;
 namespace {
 uint64_t driven_cycles = 0, free_cycles = 0;
 double free_seconds = 0;
+#ifdef HWSIM_WAVES
+VerilatedVcdC* waves = nullptr;
+uint64_t now = 0;
+#endif
 
 void tick() {
   top->clk = 1;
   top->eval();
+#ifdef HWSIM_WAVES
+  if (waves) waves->dump(now++);
+#endif
   top->clk = 0;
   top->eval();
+#ifdef HWSIM_WAVES
+  if (waves) waves->dump(now++);
+#endif
 }
 
 [[noreturn]] void fail(const std::string& why) {
@@ -143,6 +158,14 @@ void run(std::istream& in) {
 int main(int argc, char** argv) {
   Verilated::commandArgs(argc, argv);
   top = new Vtop;
+#ifdef HWSIM_WAVES
+  if (argc > 1) {
+    Verilated::traceEverOn(true);
+    waves = new VerilatedVcdC;
+    top->trace(waves, 99);
+    waves->open(argv[1]);
+  }
+#endif
   top->clk = 0;
   top->rst = 1;
   top->ld_valid = 0;
@@ -167,6 +190,9 @@ int main(int argc, char** argv) {
     }
   }
   top->final();
+#ifdef HWSIM_WAVES
+  if (waves) waves->close();
+#endif
   delete top;
   return 0;
 }

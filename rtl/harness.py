@@ -42,12 +42,15 @@ def config_header(engine: EngineParams) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_harness(engine: EngineParams, build_root: Path | None = None) -> tuple[Path, float]:
-    """The harness binary for this engine (built unless cached) and the seconds the build took."""
+def build_harness(engine: EngineParams, build_root: Path | None = None, waves: bool = False) -> tuple[Path, float]:
+    """The harness binary for this engine (built unless cached) and the seconds the build took; `waves`:
+    a build that dumps every cycle to the VCD file named by its first argument (slower)."""
     env = tool_env("verilator")
-    key = hashlib.sha256((generator_digest() + HARNESS_SOURCE.read_text() + repr(VERILATOR_FLAGS) + MAKE_FLAGS +
-                          CXX_FLAGS).encode()).hexdigest()[:16]
-    folder = (build_root or default_build_root()) / f"harness_{engine.tag}_{key}"
+    trace = ["--trace"] if waves else []  # VCD: FST would need liblz4's headers
+    cflags = CXX_FLAGS + (" -DHWSIM_WAVES" if waves else "")
+    key = hashlib.sha256((generator_digest() + HARNESS_SOURCE.read_text() + repr(VERILATOR_FLAGS + trace) + MAKE_FLAGS +
+                          cflags).encode()).hexdigest()[:16]
+    folder = (build_root or default_build_root()) / f"harness_{engine.tag}{'_waves' if waves else ''}_{key}"
     binary = folder / "obj_dir" / "Vtop"
     if binary.exists():
         return binary, 0.0
@@ -58,8 +61,8 @@ def build_harness(engine: EngineParams, build_root: Path | None = None) -> tuple
     source = write_engine(engine, tmp)
     shutil.copy(HARNESS_SOURCE, tmp / "harness.cpp")
     (tmp / "config_ports.h").write_text(config_header(engine))
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "0", *VERILATOR_FLAGS, "--top-module", source.stem,
-           "--prefix", "Vtop", source.name, "harness.cpp", "-MAKEFLAGS", MAKE_FLAGS, "-CFLAGS", CXX_FLAGS]
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "0", *VERILATOR_FLAGS, *trace, "--top-module", source.stem,
+           "--prefix", "Vtop", source.name, "harness.cpp", "-MAKEFLAGS", MAKE_FLAGS, "-CFLAGS", cflags]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
     (tmp / "build.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
@@ -72,9 +75,9 @@ def build_harness(engine: EngineParams, build_root: Path | None = None) -> tuple
 class HarnessDriver:
     """One running harness process: load words, run layers, read results (rtl.tb.driver's calls, synchronous)."""
 
-    def __init__(self, binary: Path):
-        self.proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1 << 20)
+    def __init__(self, binary: Path, waves: Path | None = None):
+        args = [str(binary)] + ([str(waves)] if waves else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1 << 20)
 
     def _send(self, text: str) -> None:
         assert self.proc.stdin is not None

@@ -105,6 +105,9 @@ HOSTILE = [
     (("sim", ""), "model '': give a path"),
     (("synth", "--array", "64x65"), "4,160 PEs"),
     (("generate", "--array", "2x8", "--dataflow", "ws"), "weight-stationary engine needs at least 3 rows"),
+    (("sim", str(LENET), "--waves", "/tmp/run.vcd"), "--waves dumps from the Verilator harness"),
+    (("sim", str(LENET), "--simulator", "verilator", "--waves", "/no/such/run.vcd"), "/no/such does not exist"),
+    (("sim", str(LENET), "--images", "3", "--batch", "2"), "3 images must be a whole number of batches"),
 ]
 
 

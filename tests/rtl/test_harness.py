@@ -73,3 +73,19 @@ def test_harness_protocol_errors_are_one_line(harness):
         drv.proc.stdin.close()
         with pytest.raises(SimulationError, match="fewer words than its count"):
             drv._answer("C")
+
+
+def test_waves_dump_every_cycle_of_a_run(rtl_build, tmp_path):
+    """--waves: a harness built with tracing writes a VCD of the run: the engine's ports, a clock edge per
+    half cycle, the run's `done`; the results are unchanged."""
+    rng = np.random.default_rng(5)
+    job = random_job(rng, "small", 1, 4, 3, 5)
+    engine = engine_for([job], ArrayParams(ROWS, COLS, dataflow="ws"))
+    binary, _ = build_harness(engine, rtl_build, waves=True)
+    vcd = tmp_path / "run.vcd"
+    with HarnessDriver(binary, vcd) as drv:
+        beats, cycles = drv.layer(words(job, engine))
+    np.testing.assert_array_equal(results(beats, job, engine.array), expected(job))
+    text = vcd.read_text()
+    assert "$var wire 1" in text and " done " in text and " cfg_in_zp " in text
+    assert text.count("\n#") > 2 * cycles[0]  # a timestamp per half cycle, the run's cycles at least
