@@ -51,9 +51,9 @@ def test_the_pe_limit_is_rows_times_cols():
 def test_engine_memories_past_the_limit_are_refused_with_the_size_they_would_need():
     """`rtl generate --depth 1048576` once ran the machine out of memory in MyHDL; now it is one line."""
     d = 1 << 20
-    with pytest.raises(ConfigError, match=r"engine memories of 11,534,336 words .* would need about 44\.0 GiB"):
+    with pytest.raises(ConfigError, match=r"engine memories of 19,922,944 words .* would need about 76\.0 GiB"):
         EngineParams(ArrayParams(8, 8), d, d, d, d)
-    d = MAX_MEMORY_WORDS // 11  # a + b + params + 8 result banks
+    d = MAX_MEMORY_WORDS // 19  # a + b + params + 8 result banks + 8 accumulator memories
     assert EngineParams(ArrayParams(8, 8), d, d, d, d).memory_words <= MAX_MEMORY_WORDS
     with pytest.raises(ConfigError, match="limit is 524,288 words"):
         EngineParams(ArrayParams(8, 8), d + 1, d + 1, d + 1, d + 1)
