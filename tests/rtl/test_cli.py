@@ -36,12 +36,15 @@ def test_generate_weight_stationary(capsys, tmp_path):
 
 
 def test_generate_sizes_the_memories_as_the_config_srams(capsys, tmp_path):
-    """--memories: the engine's memories, read back from its Verilog, are the preset's SRAMs byte for byte."""
-    from hwsim.config import preset
-    for name, array in (("edge8", "8x8"), ("mid16", "16x16")):
+    """--memories: the engine's memories, read back from its Verilog, are the config's SRAMs byte for byte:
+    the edge8 preset, and a TOML config with small, unequal SRAMs on a 4x8 array (4-byte raw words)."""
+    from hwsim.config import load_config, preset
+    toml = tmp_path / "small.toml"
+    toml.write_text("rows = 4\ncols = 8\nifmap_sram_kib = 16\nfilter_sram_kib = 16\nofmap_sram_kib = 8\n"
+                    "acc_sram_kib = 4\n")
+    for name, array, cfg in (("edge8", "8x8", preset("edge8")), (str(toml), "4x8", load_config(toml))):
         code, out, _ = run(capsys, "rtl", "generate", "--array", array, "--dataflow", "ws", "--memories", name,
-                           "--out", str(tmp_path / name), "--json")
-        cfg = preset(name)
+                           "--out", str(tmp_path / array), "--json")
         assert code == 0
         assert json.loads(out)["memory_bytes"] == {b: cfg.sram_bytes(b) for b in ("ifmap", "filter", "acc", "ofmap")}
     code, _, err = run(capsys, "rtl", "generate", "--memories", "edge8", "--out", str(tmp_path / "os"))
