@@ -32,8 +32,8 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always, always_comb, always_seq, block, intbv
 
 from rtl.array import signed, unsigned
-from rtl.layout import word_bytes
-from rtl.params import COUNT_BITS, EngineParams
+from rtl.params import COUNT_BITS, EngineParams, word_bytes
+from rtl.requant import delay
 
 IM2COL_STAGES = 6
 POS_BITS = COUNT_BITS + 2  # signed pixel/byte positions: a padding position may lie before 0
@@ -301,25 +301,6 @@ def _lane_back(clk, words, sel, off, ok, zp, q, lw: int, D: int):
 
 
 @block
-def _delay_bus(clk, d, q, stages: int):
-    regs = [Signal(d.val) for _ in range(stages - 1)] + [q]
-    insts, src = [], d
-    for r in regs:
-        insts.append(_reg(clk, src, r))
-        src = r
-    return insts
-
-
-@block
-def _reg(clk, d, q):
-    @always(clk.posedge)
-    def r():
-        q.next = d
-
-    return r
-
-
-@block
 def im2col_ws(clk, rst, ld_write, ld_addr, ld_data, walk_step, walk_reset, walk_lane, iss, iss_first, cfg_k, cfg_cc,
               cfg_kw, cfg_in_h, cfg_in_w, cfg_in_zp, pixel_cfg, a_rows, params: EngineParams):
     """The generator: raw-memory writes (ld_write: ld_addr = bank * 2 * raw_depth + L), the walker, and
@@ -399,9 +380,7 @@ def im2col_ws(clk, rst, ld_write, ld_addr, ld_data, walk_step, walk_reset, walk_
         off, ok = Signal(offs[i].val), Signal(bool(0))
         insts.append(_select_index(clk, banks[i], words_L[i], sel3))
         # stage 3 registered sel3 beside the bank addresses; 4 and 5 carry it and the byte and flag along
-        off3, ok3 = Signal(offs[i].val), Signal(bool(0))
-        insts += [_reg(clk, offs[i], off3), _reg(clk, oks[i], ok3)]
-        insts += [_delay_bus(clk, sel3, sel, 2), _delay_bus(clk, off3, off, 2), _delay_bus(clk, ok3, ok, 2)]
+        insts += [delay(clk, rst, sel3, sel, 2), delay(clk, rst, offs[i], off, 3), delay(clk, rst, oks[i], ok, 3)]
         insts.append(_lane_back(clk, all_words, sel, off, ok, cfg_in_zp, a_rows[i], lw, D))
     return insts
 

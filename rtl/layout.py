@@ -12,7 +12,7 @@ import numpy as np
 
 from hwsim.tiling import Step
 from quant.errors import ConfigError
-from rtl.params import BIAS_BITS, M0_BITS, SHIFT_BITS, ArrayParams, EngineParams
+from rtl.params import BIAS_BITS, M0_BITS, SHIFT_BITS, ArrayParams, EngineParams, word_bytes
 
 
 @dataclass(frozen=True)
@@ -219,11 +219,6 @@ def _check_acc(job: GemmJob, engine: EngineParams, chunks) -> None:
     if need > engine.acc_words:
         raise ConfigError(f"{job.name}: an output tile needs {need:,} words of each column's accumulator memory; "
                           f"the engine has {engine.acc_words:,}")
-
-
-def word_bytes(rows: int) -> int:
-    """Bytes per raw-input word of a WS engine (rtl.im2col.word_bytes)."""
-    return 1 << max(0, (rows - 1).bit_length())
 
 
 def _ws_words(job: GemmJob, engine: EngineParams, chunks, whole: bool = False) -> Words:

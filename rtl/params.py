@@ -37,6 +37,11 @@ def _gib(n_bytes: int) -> str:
     return f"{n_bytes / (1 << 30):,.1f} GiB"
 
 
+def word_bytes(rows: int) -> int:
+    """Bytes per raw-input word of a WS engine's hardware im2col: the next power of two >= R."""
+    return 1 << max(0, (rows - 1).bit_length())
+
+
 def required_acc_bits(k: int, data_bits: int = 8) -> int:
     """Signed accumulator bits that hold any sum of k products, whatever the operands."""
     if k < 1:
@@ -146,7 +151,7 @@ class EngineParams:
                               "ifmap memory holds raw input rows as hwsim's ifmap SRAM does; the OS engine holds "
                               "the host's im2col expansion")
         R, C = ap.rows, ap.cols
-        wb = 1 << max(0, (R - 1).bit_length())
+        wb = word_bytes(R)
         ifmap, filt, acc, ofmap = (cfg.sram_bytes(b) for b in ("ifmap", "filter", "acc", "ofmap"))
         acc_bytes = -(-ap.acc_bits // 8)
         param_depth = max(C, filt // 64 // C * C)
@@ -180,7 +185,7 @@ class EngineParams:
     @property
     def load_bits(self) -> int:
         a = self.array
-        raw = (1 << max(0, (a.rows - 1).bit_length())) * a.data_bits  # rtl.im2col.word_bytes
+        raw = word_bytes(a.rows) * a.data_bits
         return max(a.rows * a.data_bits, a.cols * a.data_bits, PARAM_BITS, raw)
 
     @property
